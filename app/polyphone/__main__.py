@@ -1,0 +1,50 @@
+"""`polyphone` command line: gui (default) | call | gateway | devices | token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import APP_NAME, __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .cli import call, token
+    from .localgw import cli as gateway
+
+    parser = argparse.ArgumentParser(
+        prog="polyphone", description=f"{APP_NAME}: a softphone for PolyAI voice agents.")
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    call.add_arguments(sub.add_parser(
+        "call", help="place one call from the command line (headless)",
+        description="Place one call. The token comes from the profile's keyring entry or "
+                    "the POLYPHONE_TOKEN environment variable, never from the command line. "
+                    "Without --url or --profile, calls the embedded local demo gateway."))
+    gateway.add_arguments(sub.add_parser(
+        "gateway", help="run the local, spec-faithful gateway",
+        description="Serve the local gateway until SIGINT/SIGTERM. Accepted tokens come from "
+                    "--tokens-file or POLYPHONE_GATEWAY_TOKENS; with none, any token is accepted."))
+    token.add_arguments(sub.add_parser("token", help="store or clear a profile's token in the OS keyring"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "gateway":
+        from .localgw import cli as gateway
+        return gateway.run(args)
+    if args.command == "token":
+        from .cli import token
+        return token.run(args)
+    if args.command == "call":
+        from .cli import call
+        return call.run(args)
+    # No command: until the desktop window lands, a demo call to the embedded gateway.
+    from .cli import call
+    return call.run(parser.parse_args(["call", "--demo"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Audio sources and sinks that need no sound card: WAV files, silence, tone.
+
+Every source is an aiortc `MediaStreamTrack` of kind audio delivering 20 ms
+frames of 48 kHz mono s16, paced in real time against the monotonic clock
+(aiortc's sender calls `recv()` as fast as it returns). Every sink consumes a
+remote track until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+import wave
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+SAMPLE_RATE = 48_000
+FRAME_MS = 20
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+class AudioSink(Protocol):
+    """Where remote audio goes: `start(track)` begins reading, `stop()` ends and flushes."""
+
+    def start(self, track: MediaStreamTrack) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def make_frame(samples: np.ndarray, pts: int, rate: int = SAMPLE_RATE) -> AudioFrame:
+    """An s16 mono AudioFrame from an int16 array."""
+    data = np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1)
+    frame = AudioFrame.from_ndarray(data, format="s16", layout="mono")
+    frame.sample_rate = rate
+    frame.pts = pts
+    frame.time_base = fractions.Fraction(1, rate)
+    return frame
+
+
+def frame_to_mono(frame: AudioFrame) -> np.ndarray:
+    """int16 mono samples of any s16 frame (interleaved stereo is averaged)."""
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if frame.format.is_planar:
+        pcm = data.reshape(channels, -1)
+        mono = pcm.mean(axis=0) if channels > 1 else pcm[0]
+    else:
+        pcm = data.reshape(-1, channels)
+        mono = pcm.mean(axis=1) if channels > 1 else pcm[:, 0]
+    return mono.astype(np.int16)
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    """A WAV file as int16 mono at 48 kHz (linear resampling if needed)."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM WAV files are supported")
+        rate, channels = w.getframerate(), w.getnchannels()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    if channels > 1:
+        pcm = pcm.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    if rate != SAMPLE_RATE and len(pcm):
+        n_out = int(round(len(pcm) * SAMPLE_RATE / rate))
+        x_old = np.arange(len(pcm)) / rate
+        x_new = np.arange(n_out) / SAMPLE_RATE
+        pcm = np.interp(x_new, x_old, pcm).astype(np.int16)
+    return pcm
+
+
+def tone(freq: float = 440.0, seconds: float = 1.0, level_dbfs: float = -12.0) -> np.ndarray:
+    n = int(SAMPLE_RATE * seconds)
+    amp = 32767 * 10 ** (level_dbfs / 20)
+    return (amp * np.sin(2 * math.pi * freq * np.arange(n) / SAMPLE_RATE)).astype(np.int16)
+
+
+class PacedSource(MediaStreamTrack):
+    """Plays int16 samples in 20 ms frames paced in real time; then silence (or a loop)."""
+
+    kind = "audio"
+
+    def __init__(self, samples: np.ndarray | None = None, *, loop: bool = False) -> None:
+        super().__init__()
+        self._pcm = np.zeros(0, np.int16) if samples is None else np.asarray(samples, np.int16)
+        self._loop = loop and len(self._pcm) > 0
+        self._pos = 0
+        self._pts = 0
+        self._start: float | None = None
+        self.frames_sent = 0
+        self.started_at: float | None = None  # monotonic time of the first frame
+
+    def _next_chunk(self) -> np.ndarray:
+        chunk = self._pcm[self._pos:self._pos + FRAME_SAMPLES]
+        self._pos += FRAME_SAMPLES
+        if len(chunk) < FRAME_SAMPLES:
+            if self._loop:
+                self._pos = FRAME_SAMPLES - len(chunk)
+                chunk = np.concatenate([chunk, self._pcm[:self._pos]])
+            else:
+                chunk = np.concatenate([chunk, np.zeros(FRAME_SAMPLES - len(chunk), np.int16)])
+        return chunk
+
+    @property
+    def finished(self) -> bool:
+        return not self._loop and self._pos >= len(self._pcm)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+            self.started_at = now
+        else:
+            due = self._start + self._pts / SAMPLE_RATE
+            if due > now:
+                await asyncio.sleep(due - now)
+            elif now - due > 0.2:  # fell far behind (suspended loop): re-anchor, don't burst
+                self._start = now - self._pts / SAMPLE_RATE
+        frame = make_frame(self._next_chunk(), self._pts)
+        self._pts += FRAME_SAMPLES
+        self.frames_sent += 1
+        return frame
+
+
+class WavSource(PacedSource):
+    def __init__(self, path: str | Path, *, loop: bool = False) -> None:
+        super().__init__(read_wav(path), loop=loop)
+
+
+class SilenceSource(PacedSource):
+    def __init__(self) -> None:
+        super().__init__(None)
+
+
+class ToneSource(PacedSource):
+    def __init__(self, freq: float = 440.0, level_dbfs: float = -12.0) -> None:
+        super().__init__(tone(freq, 1.0, level_dbfs), loop=True)
+
+
+class FrameConsumer:
+    """Reads a remote track until it ends or `stop()`; subclasses handle each frame."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task | None = None
+        self.frames = 0
+        self.first_frame_at: float | None = None
+
+    def start(self, track: MediaStreamTrack) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run(track))
+
+    async def _run(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                if self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()
+                self.frames += 1
+                self.on_frame(frame)
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    def on_frame(self, frame: AudioFrame) -> None:
+        pass
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink(FrameConsumer):
+    """Reads and drops the remote audio (aiortc's receive queue is unbounded)."""
+
+
+class MemorySink(FrameConsumer):
+    """Keeps the remote audio as int16 mono at 48 kHz (tests, analysis)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._chunks: list[np.ndarray] = []
+
+    def on_frame(self, frame: AudioFrame) -> None:
+        self._chunks.append(frame_to_mono(frame))
+
+    @property
+    def samples(self) -> np.ndarray:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+
+
+class WavSink(FrameConsumer):
+    """Writes the remote audio to a mono 48 kHz WAV as it arrives."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._wav = wave.open(str(self.path), "wb")
+        self._wav.setnchannels(1)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(SAMPLE_RATE)
+
+    def on_frame(self, frame: AudioFrame) -> None:
+        mono = frame_to_mono(frame)
+        if frame.sample_rate != SAMPLE_RATE:
+            n_out = int(len(mono) * SAMPLE_RATE / frame.sample_rate)
+            mono = np.interp(np.linspace(0, len(mono) - 1, n_out), np.arange(len(mono)),
+                             mono).astype(np.int16)
+        self._wav.writeframes(mono.tobytes())
+
+    def close(self) -> None:
+        if self._wav is not None:
+            self._wav.close()
+            self._wav = None  # type: ignore[assignment]

@@ -1,0 +1,238 @@
+"""`polyphone call`: one headless call; human progress on stderr, `--json` on stdout.
+
+Exit codes (a contract): 0 connected and ended normally; 2 usage or
+configuration; 3 the gateway sent an error (prints `CODE: explanation`);
+4 network, ICE or protocol failure; 5 timeout; 6 keyring; 1 internal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets as pysecrets
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import config
+from ..audio.files import NullSink, SilenceSource, WavSink, WavSource
+from ..engine.call import Call, CallResult
+from ..engine.events import (CallError, CallState, ConnectionChanged, ErrorKind, Event, LogLine,
+                             MediaResumed, MediaStalled, SelectedPair, StateChanged)
+from ..engine.request import CallRequest, Timeouts, request_from_profile
+from ..paths import resource
+from ..secrets import KeyringStore, SecretStoreError, token_key, turn_key
+
+EXIT_BY_KIND = {
+    ErrorKind.GATEWAY: 3, ErrorKind.NETWORK: 4, ErrorKind.ICE: 4, ErrorKind.PROTOCOL: 4,
+    ErrorKind.TIMEOUT: 5, ErrorKind.CONFIG: 2, ErrorKind.KEYRING: 6, ErrorKind.DEVICE: 4,
+    ErrorKind.INTERNAL: 1,
+}
+PLAY_TAIL_S = 2.0  # after --play ends (and no --duration), wait this long for the reply
+
+
+class UsageError(Exception):
+    pass
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="signaling URL (wss://…, or ws:// on this computer)")
+    p.add_argument("--profile", help="profile name (its token is read from the OS keyring)")
+    p.add_argument("--mode", choices=("end-to-end", "traditional", "echo"))
+    p.add_argument("--variant", help="variantId to call (overrides the profile's)")
+    p.add_argument("--play", metavar="WAV", help="send this WAV file as the microphone")
+    p.add_argument("--record", metavar="WAV", help="write the agent's audio to this WAV file")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="hang up S seconds after connecting (default: when --play ends, or Ctrl+C)")
+    p.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
+    p.add_argument("--ca-file", help="extra CA certificate for a private wss:// gateway")
+    p.add_argument("--no-ice-fetch", action="store_true",
+                   help="don't ask the gateway for ICE servers")
+    p.add_argument("--connect-timeout", type=float, default=30.0, metavar="S")
+    p.add_argument("--answer-timeout", type=float, default=15.0, metavar="S")
+    p.add_argument("--demo", action="store_true",
+                   help="call the embedded demo agent with a bundled prompt and record its reply")
+    p.add_argument("-v", "--verbose", action="store_true", help="print the event log")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_main(args))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SecretStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 6
+    except KeyboardInterrupt:
+        return 130
+
+
+def _printer(args: argparse.Namespace):
+    def show(event: Event) -> None:
+        line = None
+        if isinstance(event, StateChanged):
+            line = f"[call] {event.state.value}" + (f" — {event.reason}" if event.reason else "")
+        elif isinstance(event, ConnectionChanged) and (args.verbose or event.component == "peer"):
+            line = f"[{event.component}] {event.state}"
+        elif isinstance(event, SelectedPair):
+            line = (f"[ice] selected pair {event.local.type} {event.local.address}:{event.local.port}"
+                    f" <-> {event.remote.type} {event.remote.address}:{event.remote.port}"
+                    f" ({event.local.protocol})")
+        elif isinstance(event, MediaStalled):
+            line = f"[audio] media lost: no audio for {event.seconds:.1f} s"
+        elif isinstance(event, MediaResumed):
+            line = f"[audio] media back after {event.gap_seconds:.1f} s"
+        elif isinstance(event, LogLine) and args.verbose:
+            line = f"[{event.source}] {event.level}: {event.text}"
+        if line:
+            print(line, file=sys.stderr, flush=True)
+    return show
+
+
+def _resolve_token(profile_name: str | None) -> str:
+    env = os.environ.get("POLYPHONE_TOKEN", "").strip()
+    if env:
+        return env
+    if profile_name:
+        token = KeyringStore().get(token_key(profile_name))
+        if token:
+            return token
+        raise UsageError(f"No token is stored for profile {profile_name!r}. Store one with "
+                         f"`polyphone token set --profile {profile_name!r}` or set POLYPHONE_TOKEN.")
+    raise UsageError("No token: set POLYPHONE_TOKEN, or use --profile with a stored token.")
+
+
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    if args.connect_timeout <= 0 or args.answer_timeout <= 0:
+        raise UsageError("timeouts must be positive")
+    return Timeouts(connect=args.connect_timeout, answer=args.answer_timeout)
+
+
+async def _request(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> CallRequest:
+    profile = None
+    if args.profile:
+        try:
+            profile = config.ProfileStore().get(args.profile)
+        except config.ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    if args.url or (profile is not None and not profile.is_local):
+        url = args.url or profile.signal_url()  # type: ignore[union-attr]
+        token = _resolve_token(args.profile)
+        local = False
+    else:  # the embedded local gateway, with a token made for this call only
+        from ..localgw.server import LocalGateway
+        token = pysecrets.token_urlsafe(24)
+        gateway = LocalGateway(tokens=[token])
+        url = await gateway.start()
+        stack.push_async_callback(gateway.stop)
+        local = True
+    if profile is None:
+        profile = config.Profile(name="command line", region=config.CUSTOM, url=url,
+                                 fetch_ice_servers=not args.no_ice_fetch)
+    if args.no_ice_fetch or local:
+        profile.fetch_ice_servers = False
+    if args.ca_file:
+        profile.ca_file = args.ca_file
+    store = KeyringStore()
+    return request_from_profile(
+        profile, url, token, variant_id=args.variant, mode=args.mode,
+        turn_credential=lambda u: store.get(turn_key(profile.name, u)), timeouts=_timeouts(args))
+
+
+async def _main(args: argparse.Namespace) -> int:
+    if args.demo:
+        args.play = args.play or str(resource("sounds/caller-demo.wav"))
+        if not args.record:
+            folder = config.data_dir() / "recordings"
+            folder.mkdir(parents=True, exist_ok=True)
+            args.record = str(folder / "demo-reply.wav")
+    if args.play and not Path(args.play).is_file():
+        raise UsageError(f"--play: no such file {args.play!r}")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration must be positive")
+    async with contextlib.AsyncExitStack() as stack:
+        request = await _request(args, stack)
+        try:
+            source = WavSource(args.play) if args.play else SilenceSource()
+        except (OSError, ValueError, EOFError) as exc:
+            raise UsageError(f"--play: cannot read {args.play!r} as a 16-bit WAV ({exc})") from None
+        try:
+            sink = WavSink(args.record) if args.record else NullSink()
+        except OSError as exc:
+            raise UsageError(f"--record: cannot write {args.record!r} ({exc.strerror})") from None
+        show = _printer(args)
+        connected = asyncio.Event()
+
+        def listener(event: Event) -> None:
+            if isinstance(event, StateChanged) and event.state is CallState.CONNECTED:
+                connected.set()
+            show(event)
+
+        call = Call(request, source, sink, listener)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(call.hangup()))
+        ender = asyncio.ensure_future(_end_when_due(call, connected, source, args))
+        try:
+            result = await call.run()
+        finally:
+            ender.cancel()
+        if args.demo and args.record and result.connected:
+            print(f"The demo agent's reply was recorded to {args.record}", file=sys.stderr)
+        return _report(result, args)
+
+
+async def _end_when_due(call: Call, connected: asyncio.Event, source, args) -> None:
+    await connected.wait()
+    if args.duration is not None:
+        await asyncio.sleep(args.duration)
+    elif args.play:
+        while not source.finished:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(PLAY_TAIL_S + (8.0 if args.demo else 0.0))
+    else:
+        return  # until Ctrl+C or the agent hangs up
+    await call.hangup()
+
+
+def _exit_code(result: CallResult) -> int:
+    if result.error is not None:
+        return EXIT_BY_KIND.get(result.error.kind, 1)
+    return 0 if result.connected else 4
+
+
+def _report(result: CallResult, args: argparse.Namespace) -> int:
+    code = _exit_code(result)
+    err: CallError | None = result.error
+    if err is not None:
+        print(f"{err.code}: {err.message} {err.action}" if err.code
+              else f"error: {err.message} {err.action}", file=sys.stderr)
+    elif not result.connected:
+        print(f"error: the call ended before it connected ({result.reason})", file=sys.stderr)
+    else:
+        print(f"[call] ended after {result.duration_s:.1f} s — {result.reason}", file=sys.stderr)
+    if args.json:
+        stats = None
+        if result.stats is not None:
+            stats = {k: v for k, v in asdict(result.stats).items() if k != "t"}
+        print(json.dumps({
+            "result": "ended" if code == 0 else "failed",
+            "exit_code": code,
+            "sessionId": result.session_id or None,
+            "callSid": result.call_sid,
+            "error": None if err is None else {
+                "code": err.code or err.kind.value, "kind": err.kind.value,
+                "message": err.message, "action": err.action, "detail": err.detail},
+            "reason": result.reason,
+            "duration_s": result.duration_s,
+            "reconnects": result.reconnects,
+            "timings_ms": result.timings_ms,
+            "stats": stats,
+        }), flush=True)
+    return code

@@ -1,0 +1,183 @@
+"""Profiles (agent targets) stored as TOML in the user's config directory.
+
+No secret is ever stored here: tokens and TURN credentials live in the keyring
+(`secrets.py`). Writes are atomic (temp file + rename), readable by the user
+only, and a file that cannot be read is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from . import protocol
+
+REGIONS = ("us-1", "uk-1", "euw-1")
+LOCAL = "local"       # the embedded local gateway
+CUSTOM = "custom"     # a URL of the user's own
+LOCAL_PROFILE = "Local demo agent"
+_NAME_RE = re.compile(r"^[^\x00-\x1f/\\]{1,64}$")
+
+
+def region_url(region: str) -> str:
+    return f"wss://webrtc-gateway.{region}.platform.polyai.app{protocol.SIGNAL_PATH}"
+
+
+def config_dir() -> Path:
+    override = os.environ.get("POLYPHONE_CONFIG_DIR")
+    return Path(override) if override else Path(platformdirs.user_config_dir("polyphone"))
+
+
+def data_dir() -> Path:
+    override = os.environ.get("POLYPHONE_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir("polyphone"))
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Variant:
+    name: str
+    variant_id: str
+
+
+@dataclass
+class IceServerEntry:
+    urls: list[str]
+    username: str | None = None  # the credential lives in the keyring
+
+
+@dataclass
+class Profile:
+    name: str
+    region: str = "us-1"          # us-1 | uk-1 | euw-1 | custom | local
+    url: str = ""                 # for region == custom
+    mode: str = "end-to-end"
+    account_id: str = ""
+    project_id: str = ""
+    variant_id: str = ""
+    variants: list[Variant] = field(default_factory=list)
+    artifact_version: str = ""
+    lambda_deployment_version: str = ""
+    caller: str = ""
+    callee: str = ""
+    call_sid: str = ""            # empty: a fresh UUID per call
+    ice_servers: list[IceServerEntry] = field(default_factory=list)
+    fetch_ice_servers: bool = True
+    ca_file: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return self.region == LOCAL
+
+    def signal_url(self) -> str:
+        if self.region == CUSTOM:
+            return self.url
+        if self.region in REGIONS:
+            return region_url(self.region)
+        raise ConfigError(f"profile {self.name!r}: the local gateway has no fixed URL")
+
+    def validate(self) -> list[str]:
+        """Problems a person can fix, one sentence each (empty when valid)."""
+        problems = []
+        if not _NAME_RE.match(self.name or ""):
+            problems.append("The name must be 1–64 characters, without slashes.")
+        if self.region not in (*REGIONS, CUSTOM, LOCAL):
+            problems.append(f"Unknown region {self.region!r}: choose us-1, uk-1, euw-1 or custom.")
+        if self.region == CUSTOM:
+            from .engine.signaling import SignalingError, check_url
+            try:
+                check_url(self.url)
+            except SignalingError as exc:
+                problems.append(exc.message)
+        if self.mode not in {m.value for m in protocol.Mode}:
+            problems.append(f"Unknown mode {self.mode!r}: choose end-to-end, traditional or echo.")
+        for entry in self.ice_servers:
+            if not entry.urls or not all(u.startswith(("stun:", "stuns:", "turn:", "turns:"))
+                                         for u in entry.urls):
+                problems.append("Each ICE server needs stun: or turn: URLs.")
+        return problems
+
+
+def builtin_profiles() -> list[Profile]:
+    return [
+        Profile(name=LOCAL_PROFILE, region=LOCAL, mode="end-to-end", fetch_ice_servers=False),
+        Profile(name="PolyAI US", region="us-1"),
+    ]
+
+
+def _profile_from(raw: dict[str, Any]) -> Profile:
+    known = {f.name for f in fields(Profile)}
+    data = {k: v for k, v in raw.items() if k in known}
+    data["variants"] = [Variant(**v) for v in raw.get("variants", [])]
+    data["ice_servers"] = [IceServerEntry(**v) for v in raw.get("ice_servers", [])]
+    return Profile(**data)
+
+
+def _clean(obj: Any) -> Any:
+    """TOML has no null: leave out None values."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+class ProfileStore:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config_dir() / "profiles.toml"
+
+    def load(self) -> list[Profile]:
+        if not self.path.exists():
+            return builtin_profiles()
+        try:
+            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+            profiles = [_profile_from(p) for p in raw.get("profiles", [])]
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"The profiles file {self.path} could not be read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}). It was left as it is; fix or move it, then restart.") from None
+        return profiles or builtin_profiles()
+
+    def get(self, name: str) -> Profile:
+        for p in self.load():
+            if p.name == name:
+                return p
+        raise ConfigError(f"No profile named {name!r}.")
+
+    def save(self, profiles: list[Profile]) -> None:
+        text = tomli_w.dumps({"profiles": [_clean(asdict(p)) for p in profiles]})
+        atomic_write(self.path, text)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by the user only, all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

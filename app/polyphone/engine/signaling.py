@@ -1,0 +1,260 @@
+"""SignalingClient: the gateway's websocket (connect, send, receive, keepalive, resume).
+
+- `wss://` with certificate checks; `ws://` only to a loopback host.
+- A bounded frame size, a connect timeout, websocket pings for keepalive.
+- After `resumable` is set (the call has a sessionId), an unexpected drop
+  reconnects with backoff (1 s, 2 s, 4 s by default) and calls `on_resumed`,
+  so the call continues the same session on the new socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Sequence
+from urllib.parse import urlsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+from .. import protocol
+from ..protocol import Message, ProtocolError, UnknownMessageType
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+class SignalingError(Exception):
+    """The socket could not be opened or used. `action` says what to do."""
+
+    def __init__(self, message: str, action: str = "", *, config: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.config = config  # the URL or settings are wrong (not a network fault)
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str) -> str:
+    """Validate a signaling URL; returns it. Raises SignalingError(config=True)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise SignalingError(f"The gateway URL {url[:80]!r} is not valid.",
+                             "Check the profile's region or custom URL.", config=True) from None
+    if parts.scheme not in ("ws", "wss") or not host:
+        raise SignalingError(
+            "The gateway URL must start with wss:// (or ws:// for a gateway on this computer).",
+            "Check the profile's region or custom URL.", config=True)
+    if parts.scheme == "ws" and not is_loopback_host(host):
+        raise SignalingError(
+            f"Refusing an unencrypted ws:// connection to {host}: tokens would cross the "
+            "network in clear text.",
+            "Use the wss:// address of the gateway.", config=True)
+    if parts.username or parts.password or "token" in (parts.query or "").lower():
+        raise SignalingError("The gateway URL must not carry credentials.",
+                             "Remove them from the URL; store the token in the profile instead.",
+                             config=True)
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL without query or credentials, safe to log."""
+    try:
+        p = urlsplit(url)
+        netloc = p.hostname or ""
+        if p.port:
+            netloc = f"{netloc}:{p.port}"
+        return f"{p.scheme}://{netloc}{p.path}"
+    except ValueError:
+        return "<invalid url>"
+
+
+def make_ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Certificate-checking TLS; `ca_file` adds a CA (a private or test gateway)."""
+    ctx = ssl.create_default_context()
+    if ca_file:
+        ctx.load_verify_locations(cafile=ca_file)
+    return ctx
+
+
+@dataclass(frozen=True)
+class SignalingOptions:
+    connect_timeout: float = 10.0
+    ping_interval: float = 15.0
+    ping_timeout: float = 15.0
+    reconnect_delays: Sequence[float] = (1.0, 2.0, 4.0)
+    ca_file: str | None = None
+    max_pending: int = 64
+
+
+MessageHandler = Callable[[Message], None]
+StateHandler = Callable[[str], None]
+LogHandler = Callable[[str, str], None]  # (level, text)
+
+
+class SignalingClient:
+    """One logical signaling channel; may span several sockets when resumed."""
+
+    def __init__(self, url: str, options: SignalingOptions | None = None) -> None:
+        self.url = check_url(url)
+        self.options = options or SignalingOptions()
+        self.on_message: MessageHandler = lambda m: None
+        self.on_state: StateHandler = lambda s: None
+        self.on_log: LogHandler = lambda level, text: None
+        self.on_resumed: Callable[[], Awaitable[None]] | None = None
+        self.on_lost: Callable[[SignalingError], None] = lambda e: None
+        self.resumable = False
+        self.reconnects = 0
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task | None = None
+        self._closing = False
+        self._pending: list[str] = []
+        self._ssl = make_ssl_context(self.options.ca_file) if url.startswith("wss:") else None
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None and self._ws.state is websockets.protocol.State.OPEN
+
+    async def connect(self) -> None:
+        self.on_state("connecting")
+        self._ws = await self._open()
+        self.on_state("open")
+        self._reader = asyncio.ensure_future(self._read_loop())
+
+    async def _open(self) -> ClientConnection:
+        where = redact_url(self.url)
+        try:
+            return await asyncio.wait_for(
+                connect(self.url, ssl=self._ssl, open_timeout=None, close_timeout=2,
+                        max_size=protocol.MAX_MESSAGE_BYTES, max_queue=64,
+                        ping_interval=self.options.ping_interval,
+                        ping_timeout=self.options.ping_timeout,
+                        user_agent_header=None, compression=None),
+                self.options.connect_timeout)
+        except asyncio.TimeoutError:
+            raise SignalingError(
+                f"The gateway at {where} did not answer within "
+                f"{self.options.connect_timeout:.0f} s.",
+                "Check your network connection and the profile's region or URL.") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise SignalingError(
+                f"The gateway's certificate at {where} could not be verified "
+                f"({exc.verify_message}).",
+                "Check the URL; for a private gateway, configure its CA certificate.") from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise SignalingError(
+                f"The gateway at {where} refused the connection (HTTP {status}).",
+                "Check the profile's region or URL.") from None
+        except InvalidURI:
+            raise SignalingError(f"The gateway URL {where} is not valid.",
+                                 "Check the profile's region or URL.", config=True) from None
+        except (OSError, websockets.exceptions.WebSocketException) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise SignalingError(
+                f"Could not connect to the gateway at {where} ({reason}).",
+                "Check your network connection and the profile's region or URL.") from None
+
+    async def send(self, msg: Message) -> None:
+        text = protocol.encode(msg)
+        ws = self._ws
+        if ws is not None:
+            try:
+                await ws.send(text)
+                return
+            except ConnectionClosed:
+                pass
+        if self.resumable and not self._closing and len(self._pending) < self.options.max_pending:
+            self._pending.append(text)  # sent after the socket is resumed
+            return
+        raise SignalingError("The connection to the gateway is closed.", "Call again.")
+
+    async def _read_loop(self) -> None:
+        while True:
+            ws = self._ws
+            assert ws is not None
+            try:
+                async for raw in ws:
+                    self._dispatch(raw)
+            except ConnectionClosed:
+                pass
+            if self._closing:
+                return
+            if not self.resumable:
+                self._lost("The gateway closed the signaling connection.")
+                return
+            if not await self._resume():
+                return
+
+    def _dispatch(self, raw: str | bytes) -> None:
+        try:
+            msg = protocol.parse(raw)
+        except UnknownMessageType as exc:
+            self.on_log("info", f"ignored a message of unknown type {exc.msg_type!r}")
+            return
+        except ProtocolError as exc:
+            self.on_log("warning", f"ignored a malformed message from the gateway: {exc.reason}")
+            return
+        self.on_message(msg)
+
+    async def _resume(self) -> bool:
+        self._ws = None
+        for attempt, delay in enumerate(self.options.reconnect_delays, start=1):
+            self.on_state("reconnecting")
+            self.on_log("warning", f"signaling dropped; reconnecting in {delay:g} s "
+                                   f"(try {attempt} of {len(self.options.reconnect_delays)})")
+            await asyncio.sleep(delay)
+            if self._closing:
+                return False
+            try:
+                ws = await self._open()
+            except SignalingError as exc:
+                self.on_log("warning", f"reconnect failed: {exc.message}")
+                continue
+            self._ws = ws
+            self.reconnects += 1
+            self.on_state("open")
+            self.on_log("info", "signaling resumed on a new connection")
+            pending, self._pending = self._pending, []
+            for text in pending:
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(text)
+            if self.on_resumed is not None:
+                await self.on_resumed()
+            return True
+        self._lost("The connection to the gateway was lost and could not be restored "
+                   f"after {len(self.options.reconnect_delays)} tries.")
+        return False
+
+    def _lost(self, message: str) -> None:
+        self.on_state("closed")
+        self.on_lost(SignalingError(message, "Check your network connection and call again."))
+
+    async def close(self) -> None:
+        """Close for good (idempotent). Stops any reconnection."""
+        self._closing = True
+        reader, self._reader = self._reader, None
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2.0)
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+        self.on_state("closed")
