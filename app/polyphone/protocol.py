@@ -255,8 +255,11 @@ def _parse(raw: str | bytes | bytearray) -> Message:
             raise ProtocolError("message is not UTF-8 text") from None
     if not isinstance(raw, str):
         raise ProtocolError("message is not text")
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message too large ({len(raw)} characters)")
+    if len(raw) > MAX_MESSAGE_BYTES or (
+            len(raw) * 4 > MAX_MESSAGE_BYTES
+            and len(raw.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES):
+        raise ProtocolError("message too large (over "
+                            f"{MAX_MESSAGE_BYTES // 1024} KiB)")
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError):
@@ -374,11 +377,14 @@ def _parse_error(obj: dict[str, Any]) -> Error:
     sid = _session_id(obj, "error", allow_missing=True)
     data = _data(obj, "error")
     code = data.get("code")
-    if not isinstance(code, str) or not code:
-        raise ProtocolError("error: 'data.code' must be a non-empty string", msg_type="error")
+    if code is None or code == "":
+        raise ProtocolError("error: missing 'data.code'", msg_type="error")
+    if not isinstance(code, str):
+        raise ProtocolError("error: 'data.code' must be a string", ErrorCode.INVALID_ARGUMENT, "error")
     message = data.get("message")
     if message is not None and not isinstance(message, str):
-        raise ProtocolError("error: 'data.message' must be a string", msg_type="error")
+        raise ProtocolError("error: 'data.message' must be a string",
+                            ErrorCode.INVALID_ARGUMENT, "error")
     return Error(session_id=sid, code=code, message=message or "")
 
 

@@ -1,0 +1,28 @@
+# shellcheck shell=bash disable=SC2034
+# Debian/Ubuntu packages Polyphone needs: the one place these lists live.
+# Sourced by build/setup.sh (and later packaging hooks). An entry "a|b" is
+# satisfied by either package; the first one apt knows is installed.
+
+# Needed to run the app.
+APT_RUNTIME=(
+  # PortAudio: the sounddevice wheel on Linux does not bundle it.
+  libportaudio2
+  # Qt's xcb platform plugin (PySide6 wheels bundle Qt, not these).
+  libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
+  libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-sync1
+  libxcb-xkb1 libx11-xcb1 libegl1 libgl1 libfontconfig1 libdbus-1-3
+  # Ubuntu 24.04 renamed it (64-bit time_t transition).
+  "libglib2.0-0t64|libglib2.0-0"
+)
+
+# Needed only by the tests: real parts the test fixtures start.
+APT_TEST=(
+  # Sound server with virtual devices; ALSA's pulse plugin for PortAudio.
+  pulseaudio pulseaudio-utils libasound2-plugins
+  # Secret Service keyring on a private session bus.
+  dbus gnome-keyring
+  # A real X display for screenshots.
+  xvfb xauth
+  # Making and measuring test sounds.
+  sox
+)

@@ -1,0 +1,12 @@
+# shellcheck shell=bash disable=SC2034
+# Shared helpers for build/*.sh. Source it; don't run it.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SCRIPT_NAME="${SCRIPT_NAME:-$(basename "$0" .sh)}"
+
+# Progress and errors go to stderr, so `build/run.sh ... | tool` sees only the app.
+say() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+# Seconds since $1 (an epoch second), e.g. "12 s".
+elapsed() { echo "$(( $(date +%s) - $1 )) s"; }

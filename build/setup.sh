@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Sets up everything Polyphone needs on Debian/Ubuntu. Safe to run again:
+#   1. the Debian packages of build/lib/apt-packages.sh that are missing,
+#   2. a virtual environment in .venv (Python 3.10 or newer),
+#   3. Polyphone installed into it, editable (plus the `test` extra for --test).
+# When nothing changed it takes about a second: step 3 is skipped while a stamp
+# in .venv matches pyproject.toml, the package lists and this script.
+#
+# usage: build/setup.sh [--test] [--verbose]
+#   --test     also the test-only system packages and Python packages
+#   --verbose  show apt's and pip's output (otherwise it goes to build/out/setup.log)
+# environment:
+#   PYTHON=python3.12   the interpreter for a new .venv (default: python3)
+set -euo pipefail
+
+SCRIPT_NAME="setup"
+# shellcheck source=build/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=build/lib/apt-packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-packages.sh"
+cd "$ROOT"
+
+MODE=run
+VERBOSE="${POLYPHONE_SETUP_VERBOSE:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --test) MODE="test" ;;
+    -v | --verbose) VERBOSE=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
+    *) die "unknown argument '$arg' (try --help)" ;;
+  esac
+done
+
+VENV="$ROOT/.venv"
+OUT="$ROOT/build/out"
+LOG="$OUT/setup.log"
+START=$(date +%s)
+DID_WORK=0
+mkdir -p "$OUT"
+
+# One setup at a time: run.sh and test.sh may be started together.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$OUT/setup.lock"
+  flock 9
+fi
+: >"$LOG"
+
+# --- helpers ------------------------------------------------------------------
+
+# Runs "$@" with its output in $LOG (and on stderr with --verbose).
+logged() {
+  printf '\n$ %s\n' "$*" >>"$LOG"
+  if [ "$VERBOSE" = 1 ]; then
+    "$@" 2>&1 | tee -a "$LOG" >&2
+    return "${PIPESTATUS[0]}"
+  fi
+  "$@" >>"$LOG" 2>&1
+}
+
+# fail STEP: says what failed, shows the end of the log, stops.
+fail() {
+  say "FAILED: $1. The last lines of ${LOG#"$ROOT"/}:"
+  tail -n 40 "$LOG" | sed 's/^/    /' >&2
+  exit 1
+}
+
+py_version() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null; }
+py_recent() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1; }
+
+# The first Python >= 3.10 among $PYTHON, python3, python3.N; prints its path.
+find_python() {
+  local c
+  if [ -n "${PYTHON:-}" ]; then
+    command -v "$PYTHON" >/dev/null 2>&1 || die "PYTHON=$PYTHON: no such program"
+    py_recent "$PYTHON" || die "PYTHON=$PYTHON is Python $(py_version "$PYTHON" || echo '?'); Polyphone needs 3.10 or newer"
+    command -v "$PYTHON"
+    return 0
+  fi
+  for c in python3 python3.14 python3.13 python3.12 python3.11 python3.10; do
+    if command -v "$c" >/dev/null 2>&1 && py_recent "$c"; then
+      command -v "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# A usable .venv: runs, is recent enough, and its scripts point at this checkout
+# (a moved or copied checkout keeps stale paths in them).
+venv_ok() {
+  [ -x "$VENV/bin/python" ] && [ -f "$VENV/bin/pip" ] &&
+    head -n 2 "$VENV/bin/pip" | grep -qF "$VENV/bin/python" &&
+    py_recent "$VENV/bin/python"
+}
+
+# Prints each entry of "$@" ("pkg" or "pkg|alternative|...") that has no
+# alternative installed.
+missing_packages() {
+  local installed entry alt found
+  local -a alts
+  # shellcheck disable=SC2046  # one word per package name, on purpose
+  installed=" $(dpkg-query -W -f='${Package} ${db:Status-Status}\n' \
+    $(printf '%s\n' "$@" | tr '|' '\n') 2>/dev/null |
+    awk '$2 == "installed" { print $1 }' | tr '\n' ' ' || true) "
+  for entry in "$@"; do
+    found=0
+    IFS='|' read -ra alts <<<"$entry"
+    for alt in "${alts[@]}"; do
+      case "$installed" in *" $alt "*) found=1 && break ;; esac
+    done
+    [ "$found" = 1 ] || printf '%s\n' "$entry"
+  done
+}
+
+# The alternative of ENTRY that apt can install (the first one, failing that).
+pick_alternative() {
+  local entry=$1 alt candidate
+  local -a alts
+  IFS='|' read -ra alts <<<"$entry"
+  for alt in "${alts[@]}"; do
+    candidate=$(apt-cache policy "$alt" 2>/dev/null | awk '/Candidate:/ { print $2 }')
+    if [ -n "$candidate" ] && [ "$candidate" != "(none)" ]; then
+      echo "$alt"
+      return 0
+    fi
+  done
+  echo "${alts[0]}"
+}
+
+# install_packages ENTRY...: apt-get install, as root or through sudo; if neither
+# is possible, says what to install and carries on.
+install_packages() {
+  local -a sudo=() pkgs=()
+  local entry t0
+  for entry in "$@"; do pkgs+=("${entry%%|*}"); done
+  if [ "$(id -u)" != 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      say "system packages: MISSING ${pkgs[*]}"
+      say "  (not root and no sudo) install them with:  apt-get install ${pkgs[*]}"
+      return 0
+    fi
+    sudo=(sudo)
+    if ! [ -t 0 ] && ! sudo -n true 2>/dev/null; then
+      say "system packages: MISSING ${pkgs[*]}"
+      say "  (sudo needs a password) install them with:  sudo apt-get install ${pkgs[*]}"
+      return 0
+    fi
+  fi
+  t0=$(date +%s)
+  say "system packages: installing $# (${pkgs[*]}) ..."
+  logged "${sudo[@]}" apt-get update -q ||
+    say "system packages: warning: 'apt-get update' failed; trying the install anyway"
+  pkgs=()
+  for entry in "$@"; do pkgs+=("$(pick_alternative "$entry")"); done
+  logged "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends -o DPkg::Lock::Timeout=300 "${pkgs[@]}" ||
+    fail "installing system packages (${pkgs[*]})"
+  say "system packages: installed in $(elapsed "$t0")"
+  DID_WORK=1
+}
+
+stamp_key() {
+  cat "$ROOT/pyproject.toml" "$ROOT/build/lib/apt-packages.sh" "$ROOT/build/setup.sh" \
+    "$VENV/pyvenv.cfg" 2>/dev/null | { cat; echo "$ROOT"; } | sha256sum | cut -c1-64
+}
+
+# --- 1. Python (only when .venv has to be made) -------------------------------
+
+PY=""
+if ! venv_ok; then
+  PY=$(find_python) || die "Polyphone needs Python 3.10 or newer; python3 here is \
+$(py_version python3 || echo 'missing'). Install one (Debian 12: apt-get install python3 \
+python3-venv; Ubuntu 22.04+ has it) or point PYTHON= at one, then run this again."
+fi
+
+# --- 2. system packages -------------------------------------------------------
+
+wanted=("${APT_RUNTIME[@]}")
+if [ "$MODE" = test ]; then wanted+=("${APT_TEST[@]}"); fi
+# Debian's own Python keeps `venv` (ensurepip) in a package of its own.
+if [ -n "$PY" ] && command -v dpkg >/dev/null 2>&1 &&
+  dpkg -S "$(readlink -f "$PY")" >/dev/null 2>&1; then
+  pyver=$(py_version "$PY")
+  wanted+=("python${pyver%.*}-venv")
+fi
+
+if command -v dpkg-query >/dev/null 2>&1; then
+  mapfile -t missing < <(missing_packages "${wanted[@]}")
+  if [ "${#missing[@]}" -gt 0 ]; then
+    install_packages "${missing[@]}"
+  fi
+else
+  say "system packages: not Debian/Ubuntu; make sure these (or your system's equivalents) are installed: ${wanted[*]}"
+fi
+
+# --- 3. virtual environment ---------------------------------------------------
+
+if [ -n "$PY" ]; then
+  t0=$(date +%s)
+  rm -rf "$VENV"
+  logged "$PY" -m venv "$VENV" || fail "creating .venv with $PY"
+  say "virtual environment: created .venv with Python $(py_version "$VENV/bin/python") ($PY) in $(elapsed "$t0")"
+  DID_WORK=1
+fi
+
+# --- 4. Python packages -------------------------------------------------------
+
+target="." label="polyphone"
+if [ "$MODE" = test ]; then target=".[test]" label="polyphone[test]"; fi
+key=$(stamp_key)
+stamp_ok() { [ -f "$VENV/.polyphone-setup-$1" ] && [ "$(cat "$VENV/.polyphone-setup-$1")" = "$key" ]; }
+if stamp_ok test || { [ "$MODE" = run ] && stamp_ok run; }; then
+  :
+else
+  t0=$(date +%s)
+  say "python packages: installing $label ..."
+  rm -f "$VENV/.polyphone-setup-run" "$VENV/.polyphone-setup-test"
+  logged env PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+    "$VENV/bin/python" -m pip install -e "$target" ||
+    fail "pip install -e '$target'"
+  echo "$key" >"$VENV/.polyphone-setup-$MODE"
+  say "python packages: installed in $(elapsed "$t0")"
+  DID_WORK=1
+fi
+
+if [ "$DID_WORK" = 1 ]; then
+  say "ready in $(elapsed "$START")"
+else
+  say "up to date (${#wanted[@]} system packages, .venv Python $(py_version "$VENV/bin/python"), $label)"
+fi

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Sets everything up (build/setup.sh --test), then runs the test suite:
+# everything under tests/ but tests/bench (benchmarks are scripts:
+# .venv/bin/python tests/bench/NAME.py). Extra arguments go to pytest.
+#   usage: build/test.sh [PYTEST ARGS...]    e.g. build/test.sh tests/unit -k offer
+# environment:
+#   POLYPHONE_TEST_TIMEOUT   seconds one test may take (default 120)
+#   POLYPHONE_SUITE_TIMEOUT  seconds the whole run may take (default 1500)
+# Exits with pytest's code; 5 (no tests collected) is a failure too.
+set -euo pipefail
+
+SCRIPT_NAME="test"
+# shellcheck source=build/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$ROOT"
+
+"$ROOT/build/setup.sh" --test
+
+export PYTHONFAULTHANDLER=1        # a crash or the hard limit below prints every thread's stack
+export PYTHONDONTWRITEBYTECODE=1
+export QT_QPA_PLATFORM=offscreen   # no display needed; screenshot tests start their own Xvfb
+
+# ---- test services ----------------------------------------------------------
+# The real parts the tests use -- a PulseAudio sound server with virtual devices,
+# a Secret Service keyring on a private D-Bus, an Xvfb display -- are started by
+# session fixtures under tests/ (so plain `pytest` works too), not here. Their
+# system packages come from APT_TEST in build/lib/apt-packages.sh. Anything that
+# must be set before pytest starts goes in this block.
+# ------------------------------------------------------------------------------
+
+PER_TEST="${POLYPHONE_TEST_TIMEOUT:-120}"
+HARD_LIMIT="${POLYPHONE_SUITE_TIMEOUT:-1500}"
+
+# On the hard limit, SIGABRT makes faulthandler dump every thread before the
+# process dies; whatever is still alive 30 s later is killed. From a terminal,
+# --foreground keeps the tests in the terminal's process group (for --pdb).
+timeout_opts=(--signal=ABRT --kill-after=30)
+if [ -t 0 ]; then timeout_opts+=(--foreground); fi
+
+set +e
+timeout "${timeout_opts[@]}" "$HARD_LIMIT" \
+  "$ROOT/.venv/bin/python" -m pytest -q -ra -p no:cacheprovider \
+  --timeout="$PER_TEST" --ignore=tests/bench "$@"
+rc=$?
+set -e
+
+case "$rc" in
+  0) ;;
+  5) say "FAILED: pytest collected no tests (exit code 5)." ;;
+  124) say "FAILED: the test run hit the hard limit of $HARD_LIMIT s and was stopped (exit code 124)." ;;
+  137) say "FAILED: the test run hit the hard limit of $HARD_LIMIT s and had to be killed (exit code 137)." ;;
+  1[2-9][0-9]) say "FAILED: pytest died from signal $((rc - 128)) (exit code $rc); see the stack dump above." ;;
+  *) say "pytest exited with code $rc." ;;
+esac
+exit "$rc"
