@@ -21,10 +21,9 @@ import sys
 import time
 
 import websockets
-from aiortc.mediastreams import MediaStreamError
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
 
-from polyphone import protocol
 from polyphone.audio.files import MemorySink, ToneSource
 from polyphone.engine.call import Call
 from polyphone.engine.ice import IceServer

@@ -11,8 +11,7 @@ from helpers.signal_match import best_correlation
 from polyphone import protocol
 from polyphone.audio.files import MemorySink, PacedSource, SilenceSource, read_wav
 from polyphone.engine.call import Call
-from polyphone.engine.events import (CallState, ConnectionChanged, ErrorKind, SelectedPair,
-                                     StatsSample)
+from polyphone.engine.events import CallState, ConnectionChanged, ErrorKind, SelectedPair, StatsSample
 from polyphone.engine.request import CallRequest, Timeouts
 from polyphone.localgw import Faults
 from polyphone.paths import resource

@@ -9,8 +9,15 @@ import pytest
 from polyphone import protocol
 from polyphone.audio.files import NullSink, SilenceSource
 from polyphone.engine.call import TRANSITIONS, Call
-from polyphone.engine.events import (CallError, CallState, ErrorKind, LogLine, MediaStalled,
-                                     SessionStarted, StateChanged)
+from polyphone.engine.events import (
+    CallError,
+    CallState,
+    ErrorKind,
+    LogLine,
+    MediaStalled,
+    SessionStarted,
+    StateChanged,
+)
 from polyphone.engine.request import CallRequest, Timeouts
 from polyphone.engine.signaling import SignalingError
 

@@ -18,11 +18,23 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from .. import config
-from ..audio.files import NullSink, SilenceSource, WavSink, WavSource
+from ..audio.files import SAMPLE_RATE, NullSink, PacedSource, SilenceSource, WavSink, WavSource, read_wav
 from ..engine.call import Call, CallResult
-from ..engine.events import (CallError, CallState, ConnectionChanged, ErrorKind, Event, LogLine,
-                             MediaResumed, MediaStalled, SelectedPair, StateChanged)
+from ..engine.events import (
+    CallError,
+    CallState,
+    ConnectionChanged,
+    ErrorKind,
+    Event,
+    LogLine,
+    MediaResumed,
+    MediaStalled,
+    SelectedPair,
+    StateChanged,
+)
 from ..engine.request import CallRequest, Timeouts, request_from_profile
 from ..paths import resource
 from ..secrets import KeyringStore, SecretStoreError, token_key, turn_key
@@ -33,6 +45,8 @@ EXIT_BY_KIND = {
     ErrorKind.INTERNAL: 1,
 }
 PLAY_TAIL_S = 2.0  # after --play ends (and no --duration), wait this long for the reply
+DEMO_LEAD_S = 4.5   # the demo agent's greeting is ~4 s
+DEMO_REPLY_S = 4.5  # it repeats the ~4 s prompt after its think time
 
 
 class UsageError(Exception):
@@ -158,7 +172,7 @@ async def _main(args: argparse.Namespace) -> int:
     async with contextlib.AsyncExitStack() as stack:
         request = await _request(args, stack)
         try:
-            source = WavSource(args.play) if args.play else SilenceSource()
+            source = _source(args)
         except (OSError, ValueError, EOFError) as exc:
             raise UsageError(f"--play: cannot read {args.play!r} as a 16-bit WAV ({exc})") from None
         try:
@@ -188,6 +202,15 @@ async def _main(args: argparse.Namespace) -> int:
         return _report(result, args)
 
 
+def _source(args: argparse.Namespace):
+    if not args.play:
+        return SilenceSource()
+    if args.demo:  # let the agent finish its greeting before the caller speaks
+        lead = np.zeros(int(DEMO_LEAD_S * SAMPLE_RATE), np.int16)
+        return PacedSource(np.concatenate([lead, read_wav(args.play)]))
+    return WavSource(args.play)
+
+
 async def _end_when_due(call: Call, connected: asyncio.Event, source, args) -> None:
     await connected.wait()
     if args.duration is not None:
@@ -195,7 +218,7 @@ async def _end_when_due(call: Call, connected: asyncio.Event, source, args) -> N
     elif args.play:
         while not source.finished:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(PLAY_TAIL_S + (8.0 if args.demo else 0.0))
+        await asyncio.sleep(PLAY_TAIL_S + (DEMO_REPLY_S if args.demo else 0.0))
     else:
         return  # until Ctrl+C or the agent hangs up
     await call.hangup()

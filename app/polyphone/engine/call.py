@@ -19,9 +19,21 @@ from aiortc.mediastreams import MediaStreamTrack
 from .. import protocol
 from ..audio.files import AudioSink
 from . import ice
-from .events import (CallError, CallState, ConnectionChanged, ErrorKind, Event, Listener,
-                     LogLine, MediaResumed, MediaStalled, SelectedPair, SessionStarted,
-                     StateChanged, StatsSample)
+from .events import (
+    CallError,
+    CallState,
+    ConnectionChanged,
+    ErrorKind,
+    Event,
+    Listener,
+    LogLine,
+    MediaResumed,
+    MediaStalled,
+    SelectedPair,
+    SessionStarted,
+    StateChanged,
+    StatsSample,
+)
 from .media import MediaTap
 from .peer import Peer, PeerError
 from .request import CallRequest

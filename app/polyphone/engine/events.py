@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
+from ..audio.events import AudioLevels, AudioStats, DeviceChanged, TurnLatency  # noqa: F401 (re-exported)
+
 
 class CallState(str, enum.Enum):
     IDLE = "IDLE"
@@ -132,6 +134,7 @@ class LogLine:
 
 
 Event = Union[StateChanged, ConnectionChanged, SessionStarted, SelectedPair, StatsSample,
-              MediaStalled, MediaResumed, CallError, LogLine]
+              MediaStalled, MediaResumed, CallError, LogLine, AudioLevels, TurnLatency,
+              AudioStats, DeviceChanged]
 
 Listener = Callable[[Event], None]

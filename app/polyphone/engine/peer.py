@@ -13,8 +13,7 @@ import contextlib
 import time
 from typing import Callable
 
-from aiortc import (RTCConfiguration, RTCPeerConnection, RTCRtpSender,
-                    RTCSessionDescription)
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 

@@ -1,0 +1,231 @@
+"""Media agents of the local gateway: the caller's track in, the agent's track out.
+
+- `EchoAgent` (mode `echo`): sends the caller's audio straight back.
+- `DemoAgent` (modes `end-to-end`, `traditional`): says a greeting, then says
+  each of the caller's utterances back after a short think time, and stops
+  talking at once when the caller barges in. The decisions are `turns.TurnTaker`.
+
+Every agent reads the caller's track for as long as it lives: aiortc's receive
+queue is unbounded, so an unread track is a memory leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import Protocol
+
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
+
+from ..audio.analysis import VoiceActivity
+from ..audio.files import FRAME_SAMPLES, SAMPLE_RATE, PacedSource, frame_to_mono, read_wav
+from ..paths import resource
+from .turns import TurnTaker
+
+log = logging.getLogger(__name__)
+
+GREETING = "sounds/greeting.wav"
+AGENT_KINDS = ("echo", "demo")
+
+
+class Agent(Protocol):
+    """What the gateway needs from an agent."""
+
+    output: MediaStreamTrack
+
+    def start(self, incoming: MediaStreamTrack) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+
+# --- echo ---------------------------------------------------------------------
+
+
+ECHO_BACKLOG = 10  # frames (200 ms) kept for a sender that pulls late; older ones dropped
+
+
+class EchoTrack(MediaStreamTrack):
+    """Plays back the frames `EchoAgent` reads, with its own monotonic pts.
+
+    The caller's track is read by the agent's task, not by this track's
+    `recv()`: if our sender never pulls (a caller offering `sendonly`), the
+    frames are dropped here instead of piling up in aiortc's unbounded queue.
+    """
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue(ECHO_BACKLOG)
+        self._pts = 0
+        self.frames = 0
+        self.dropped = 0
+
+    def put(self, frame: AudioFrame | None) -> None:
+        """Queue a frame (None: the caller's track ended), dropping the oldest when full."""
+        if self._frames.full():
+            self._frames.get_nowait()
+            self.dropped += 1
+        self._frames.put_nowait(frame)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._frames.get()
+        if frame is None:
+            self.stop()
+            raise MediaStreamError
+        # The decoder's pts follow the RTP timestamps (random start, may jump);
+        # the sender wants a clean count of samples.
+        frame.pts = self._pts
+        self._pts += frame.samples
+        self.frames += 1
+        return frame
+
+
+class EchoAgent:
+    def __init__(self) -> None:
+        self.output = EchoTrack()
+        self.frames_heard = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, incoming: MediaStreamTrack) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._listen(incoming))
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames_heard += 1
+                self.output.put(frame)
+        except MediaStreamError:
+            self.output.put(None)
+        except asyncio.CancelledError:
+            pass
+
+    async def stop(self) -> None:
+        self.output.stop()
+        await _cancel(self._task)
+        self._task = None
+
+    def counters(self) -> dict[str, int]:
+        return {"frames_heard": self.frames_heard, "frames": self.output.frames,
+                "dropped": self.output.dropped}
+
+
+async def _cancel(task: asyncio.Task | None) -> None:
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
+# --- demo ---------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def load_greeting() -> np.ndarray:
+    """The bundled greeting, int16 mono 48 kHz (read once per process)."""
+    pcm = read_wav(resource(GREETING))
+    pcm.setflags(write=False)
+    return pcm
+
+
+class TurnTrack(PacedSource):
+    """The demo agent's voice: 20 ms frames paced in real time, asked of the TurnTaker.
+
+    Reuses PacedSource's pacing (its `recv()` asks `_next_chunk()` for each frame).
+    """
+
+    def __init__(self, turns: TurnTaker) -> None:
+        super().__init__(None)
+        self._turns = turns
+
+    def _next_chunk(self) -> np.ndarray:
+        return self._turns.speak(FRAME_SAMPLES, time.monotonic())
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+
+class DemoAgent:
+    def __init__(self, *, think_ms: float = 600.0, greeting: np.ndarray | None = None,
+                 threshold_dbfs: float = -40.0, hangover_ms: float = 300.0) -> None:
+        pcm = load_greeting() if greeting is None else greeting
+        vad = VoiceActivity(threshold_dbfs, hangover_ms=hangover_ms, sample_rate=SAMPLE_RATE)
+        self.logic = TurnTaker(pcm, think_ms=think_ms, vad=vad)
+        self.output = TurnTrack(self.logic)
+        self.frames_heard = 0
+        self.bad_frames = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def turns(self) -> int:
+        return self.logic.turns
+
+    @property
+    def barge_ins(self) -> int:
+        return self.logic.barge_ins
+
+    def start(self, incoming: MediaStreamTrack) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._listen(incoming))
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames_heard += 1
+                try:
+                    self._hear(frame)
+                except Exception:  # a bad frame must not stop the reading
+                    self.bad_frames += 1
+                    if self.bad_frames == 1:
+                        log.exception("demo agent could not analyse a frame")
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    def _hear(self, frame: AudioFrame) -> None:
+        mono = frame_to_mono(frame)
+        if frame.sample_rate != SAMPLE_RATE and len(mono):
+            n_out = int(len(mono) * SAMPLE_RATE / frame.sample_rate)
+            mono = np.interp(np.linspace(0, len(mono) - 1, n_out),
+                             np.arange(len(mono)), mono).astype(np.int16)
+        event = self.logic.hear(mono, time.monotonic())
+        if event in ("barge-in", "end"):
+            log.debug("demo agent: %s (turns=%d barge_ins=%d)",
+                      event, self.logic.turns, self.logic.barge_ins)
+
+    async def stop(self) -> None:
+        self.output.stop()
+        await _cancel(self._task)
+        self._task = None
+
+    def counters(self) -> dict[str, int]:
+        return {"turns": self.turns, "barge_ins": self.barge_ins,
+                "utterances": self.logic.utterances, "frames_heard": self.frames_heard}
+
+
+def agent_kind_for(mode: str | None, forced: str | None = None) -> str:
+    """Which agent serves an offer: the forced kind, else by the offer's mode."""
+    if forced:
+        return forced
+    return "echo" if mode == "echo" else "demo"
+
+
+def make_agent(kind: str, *, think_ms: float = 600.0) -> Agent:
+    if kind == "echo":
+        return EchoAgent()
+    if kind == "demo":
+        return DemoAgent(think_ms=think_ms)
+    raise ValueError(f"unknown agent {kind!r} (choose from {', '.join(AGENT_KINDS)})")

@@ -1,0 +1,122 @@
+"""`polyphone gateway`: run the local gateway until SIGINT/SIGTERM.
+
+stdout gets exactly one line, `listening ws://HOST:PORT/api/v1/webrtc/signal`,
+once the socket is ready (scripts wait for it); everything else goes to stderr.
+Tokens come from --tokens-file or POLYPHONE_GATEWAY_TOKENS, never from argv
+(argv is visible to every user of the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from ..protocol import ErrorCode
+from .agents import AGENT_KINDS
+from .server import Faults, LocalGateway
+
+TOKENS_ENV = "POLYPHONE_GATEWAY_TOKENS"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; anything else is reachable "
+                             "from other machines)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--agent", choices=AGENT_KINDS, default=None,
+                        help="force an agent (default: by the offer's mode; echo -> echo, "
+                             "otherwise demo)")
+    parser.add_argument("--think-ms", type=int, default=600,
+                        help="demo agent's pause before replying (default 600)")
+    parser.add_argument("--tokens-file", type=Path, default=None,
+                        help=f"accepted tokens, one per line (else ${TOKENS_ENV}, comma-separated; "
+                             "neither: any non-empty token)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"], help="stderr log level")
+    faults = parser.add_argument_group("fault injection")
+    faults.add_argument("--answer-delay", type=float, default=0.0, metavar="S",
+                        help="wait S seconds before each answer")
+    faults.add_argument("--never-answer", action="store_true", help="never answer offers")
+    faults.add_argument("--drop-socket-after", type=float, default=None, metavar="S",
+                        help="abort the signaling socket S seconds after the answer")
+    faults.add_argument("--error-code", default=None, metavar="CODE",
+                        help=f"answer every offer with this error code "
+                             f"({', '.join(c.value for c in ErrorCode)})")
+    faults.add_argument("--malformed-frames", action="store_true",
+                        help="send a few malformed frames after each answer")
+    faults.add_argument("--close-after", type=float, default=None, metavar="S",
+                        help="send close S seconds after the answer")
+    faults.add_argument("--candidates-before-answer", action="store_true",
+                        help="send ICE candidates before the answer")
+
+
+def read_tokens(tokens_file: Path | None) -> list[str]:
+    if tokens_file is not None:
+        lines = tokens_file.read_text(encoding="utf-8").splitlines()
+        return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        tokens = read_tokens(args.tokens_file)
+    except OSError as exc:
+        print(f"polyphone gateway: cannot read the tokens file: {exc.strerror}", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host):
+        print(f"polyphone gateway: warning: listening on {args.host}, not loopback: other machines "
+              "can reach this gateway", file=sys.stderr)
+    if not tokens:
+        print("polyphone gateway: no tokens configured; any non-empty token is accepted",
+              file=sys.stderr)
+    faults = Faults(
+        answer_delay=args.answer_delay, never_answer=args.never_answer,
+        drop_socket_after=args.drop_socket_after, error_code=args.error_code,
+        malformed_frames=args.malformed_frames, close_after=args.close_after,
+        candidates_before_answer=args.candidates_before_answer,
+    )
+    gateway = LocalGateway(host=args.host, port=args.port, tokens=tokens, agent=args.agent,
+                           faults=faults, think_ms=args.think_ms)
+    try:
+        asyncio.run(_serve(gateway))
+    except OSError as exc:
+        print(f"polyphone gateway: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        pass
+    return 0
+
+
+async def _serve(gateway: LocalGateway) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt
+            pass
+    url = await gateway.start()
+    try:
+        sys.stdout.write(f"listening {url}\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await gateway.stop()
