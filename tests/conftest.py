@@ -12,5 +12,5 @@ for path in (str(TESTS), str(ROOT / "app")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-# Test services (sound server, keyring, Xvfb) will be session fixtures in
-# tests/ modules, registered here through `pytest_plugins = [...]`.
+# Test services are session fixtures in tests/helpers, registered here.
+pytest_plugins = ["helpers.sound_server"]

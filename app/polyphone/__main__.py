@@ -9,7 +9,7 @@ from . import APP_NAME, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import call, token
+    from .cli import call, devices, token
     from .localgw import cli as gateway
 
     parser = argparse.ArgumentParser(
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the local gateway until SIGINT/SIGTERM. Accepted tokens come from "
                     "--tokens-file or POLYPHONE_GATEWAY_TOKENS; with none, any token is accepted."))
     token.add_arguments(sub.add_parser("token", help="store or clear a profile's token in the OS keyring"))
+    devices.add_arguments(sub.add_parser("devices", help="list microphones and speakers"))
+    devices.add_check_arguments(sub.add_parser("check", help="test a speaker and a microphone"))
     return parser
 
 
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         from .cli import token
         return token.run(args)
+    if args.command in ("devices", "check"):
+        from .cli import devices
+        return devices.run(args)
     if args.command == "call":
         from .cli import call
         return call.run(args)

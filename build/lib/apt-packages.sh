@@ -7,6 +7,9 @@
 APT_RUNTIME=(
   # PortAudio: the sounddevice wheel on Linux does not bundle it.
   libportaudio2
+  # Choosing a PulseAudio/PipeWire device: ALSA's `pulse` PCM (PortAudio opens
+  # it with PULSE_SOURCE/PULSE_SINK set) and `pactl` to list the real devices.
+  libasound2-plugins pulseaudio-utils
   # Qt's xcb platform plugin (PySide6 wheels bundle Qt, not these).
   libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
   libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-sync1
@@ -17,12 +20,15 @@ APT_RUNTIME=(
 
 # Needed only by the tests: real parts the test fixtures start.
 APT_TEST=(
-  # Sound server with virtual devices; ALSA's pulse plugin for PortAudio.
-  pulseaudio pulseaudio-utils libasound2-plugins
+  # Sound server with virtual devices (pactl and ALSA's pulse PCM are runtime).
+  pulseaudio
   # Secret Service keyring on a private session bus.
   dbus gnome-keyring
   # A real X display for screenshots.
   xvfb xauth
   # Making and measuring test sounds.
   sox
+  # A real libwebrtc peer: headless Chromium calls the local gateway
+  # (tests/integration/test_chromium_interop.py, tests/bench/audio_latency.py).
+  chromium
 )

@@ -52,3 +52,11 @@ class DeviceChanged:
     device: str          # the name now in use
     reason: str          # why, in words
     t: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str   # debug | info | warning | error
+    source: str  # signaling | ice | peer | call | audio | device
+    text: str
+    t: float = field(default_factory=_now)

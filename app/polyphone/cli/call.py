@@ -24,9 +24,11 @@ from .. import config
 from ..audio.files import SAMPLE_RATE, NullSink, PacedSource, SilenceSource, WavSink, WavSource, read_wav
 from ..engine.call import Call, CallResult
 from ..engine.events import (
+    AudioStats,
     CallError,
     CallState,
     ConnectionChanged,
+    DeviceChanged,
     ErrorKind,
     Event,
     LogLine,
@@ -34,6 +36,7 @@ from ..engine.events import (
     MediaStalled,
     SelectedPair,
     StateChanged,
+    TurnLatency,
 )
 from ..engine.request import CallRequest, Timeouts, request_from_profile
 from ..paths import resource
@@ -53,6 +56,10 @@ class UsageError(Exception):
     pass
 
 
+class DeviceUsageError(Exception):
+    """A sound device could not be used (exit 4, like other device failures)."""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="signaling URL (wss://…, or ws:// on this computer)")
     p.add_argument("--profile", help="profile name (its token is read from the OS keyring)")
@@ -62,6 +69,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", metavar="WAV", help="write the agent's audio to this WAV file")
     p.add_argument("--duration", type=float, metavar="S",
                    help="hang up S seconds after connecting (default: when --play ends, or Ctrl+C)")
+    p.add_argument("--input", metavar="DEVICE",
+                   help="microphone: a device id or name from `polyphone devices`, or 'default'")
+    p.add_argument("--output", metavar="DEVICE",
+                   help="speaker: a device id or name from `polyphone devices`, or 'default'")
+    p.add_argument("--no-processing", action="store_true",
+                   help="with devices: echo cancellation, noise suppression and gain control off")
     p.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
     p.add_argument("--ca-file", help="extra CA certificate for a private wss:// gateway")
     p.add_argument("--no-ice-fetch", action="store_true",
@@ -82,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     except SecretStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 6
+    except DeviceUsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         return 130
 
@@ -101,6 +117,14 @@ def _printer(args: argparse.Namespace):
             line = f"[audio] media lost: no audio for {event.seconds:.1f} s"
         elif isinstance(event, MediaResumed):
             line = f"[audio] media back after {event.gap_seconds:.1f} s"
+        elif isinstance(event, DeviceChanged):
+            line = f"[device] {event.reason}"
+        elif isinstance(event, TurnLatency):
+            line = f"[audio] turn {event.turn}: the agent answered after {event.latency_ms:.0f} ms"
+        elif isinstance(event, AudioStats) and args.verbose:
+            line = (f"[audio] playout {event.playout_buffer_ms:.0f}/{event.playout_target_ms:.0f} ms, "
+                    f"under-runs {event.playout_underruns}, concealed {event.concealed_ms:.0f} ms, "
+                    f"mic dropped {event.capture_dropped_ms:.0f} ms")
         elif isinstance(event, LogLine) and args.verbose:
             line = f"[{event.source}] {event.level}: {event.text}"
         if line:
@@ -171,22 +195,23 @@ async def _main(args: argparse.Namespace) -> int:
         raise UsageError("--duration must be positive")
     async with contextlib.AsyncExitStack() as stack:
         request = await _request(args, stack)
-        try:
-            source = _source(args)
-        except (OSError, ValueError, EOFError) as exc:
-            raise UsageError(f"--play: cannot read {args.play!r} as a 16-bit WAV ({exc})") from None
-        try:
-            sink = WavSink(args.record) if args.record else NullSink()
-        except OSError as exc:
-            raise UsageError(f"--record: cannot write {args.record!r} ({exc.strerror})") from None
         show = _printer(args)
+        audio: dict = {"turn_latencies_ms": [], "stats": None}
         connected = asyncio.Event()
 
         def listener(event: Event) -> None:
             if isinstance(event, StateChanged) and event.state is CallState.CONNECTED:
                 connected.set()
+            elif isinstance(event, TurnLatency):
+                audio["turn_latencies_ms"].append(round(event.latency_ms, 1))
+            elif isinstance(event, AudioStats):
+                audio["stats"] = {k: v for k, v in asdict(event).items() if k != "t"}
             show(event)
 
+        if args.input or args.output:
+            source, sink = await _devices(args, listener, stack)
+        else:
+            source, sink = _files(args)
         call = Call(request, source, sink, listener)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -199,7 +224,52 @@ async def _main(args: argparse.Namespace) -> int:
             ender.cancel()
         if args.demo and args.record and result.connected:
             print(f"The demo agent's reply was recorded to {args.record}", file=sys.stderr)
-        return _report(result, args)
+        return _report(result, args, audio)
+
+
+def _files(args: argparse.Namespace):
+    try:
+        source = _source(args)
+    except (OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"--play: cannot read {args.play!r} as a 16-bit WAV ({exc})") from None
+    try:
+        sink = WavSink(args.record) if args.record else NullSink()
+    except OSError as exc:
+        raise UsageError(f"--record: cannot write {args.record!r} ({exc.strerror})") from None
+    return source, sink
+
+
+def _device_id(text: str | None, kind: str) -> str | None:
+    from ..audio.devices import find_device
+
+    if text is None or text == "default":
+        return None
+    device = find_device(text, kind)
+    if device is None:
+        raise UsageError(f"no {kind} device matches {text!r}; see `polyphone devices`")
+    return device.id
+
+
+async def _devices(args: argparse.Namespace, show, stack: contextlib.AsyncExitStack):
+    """Real microphone and speaker through the audio pipeline (processing, meters, recording)."""
+    from ..audio.devices import DeviceError
+    from ..audio.pipeline import AudioPipeline, AudioSettings
+
+    if args.play:
+        raise UsageError("--play sends a file instead of the microphone; drop --input/--output")
+    on = not args.no_processing
+    try:
+        settings = AudioSettings(
+            input_device=_device_id(args.input, "input"),
+            output_device=_device_id(args.output, "output"),
+            echo_cancellation=on, noise_suppression=on, gain_control=on,
+            record_path=Path(args.record) if args.record else None)
+        pipeline = AudioPipeline(settings, show)
+        await pipeline.start()
+    except DeviceError as exc:
+        raise DeviceUsageError(str(exc)) from None
+    stack.push_async_callback(pipeline.stop)
+    return pipeline.source, pipeline.sink
 
 
 def _source(args: argparse.Namespace):
@@ -230,7 +300,7 @@ def _exit_code(result: CallResult) -> int:
     return 0 if result.connected else 4
 
 
-def _report(result: CallResult, args: argparse.Namespace) -> int:
+def _report(result: CallResult, args: argparse.Namespace, audio: dict) -> int:
     code = _exit_code(result)
     err: CallError | None = result.error
     if err is not None:
@@ -257,5 +327,7 @@ def _report(result: CallResult, args: argparse.Namespace) -> int:
             "reconnects": result.reconnects,
             "timings_ms": result.timings_ms,
             "stats": stats,
+            "turn_latencies_ms": audio["turn_latencies_ms"],
+            "audio": audio["stats"],
         }), flush=True)
     return code

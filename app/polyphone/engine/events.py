@@ -7,7 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
-from ..audio.events import AudioLevels, AudioStats, DeviceChanged, TurnLatency  # noqa: F401 (re-exported)
+from ..audio.events import (  # noqa: F401 (re-exported)
+    AudioLevels,
+    AudioStats,
+    DeviceChanged,
+    LogLine,
+    TurnLatency,
+)
 
 
 class CallState(str, enum.Enum):
@@ -123,14 +129,6 @@ class CallError:
     def __str__(self) -> str:
         head = f"{self.code}: {self.message}" if self.code else self.message
         return f"{head} {self.action}".strip()
-
-
-@dataclass(frozen=True)
-class LogLine:
-    level: str   # debug | info | warning | error
-    source: str  # signaling | ice | peer | call | audio
-    text: str
-    t: float = field(default_factory=_now)
 
 
 Event = Union[StateChanged, ConnectionChanged, SessionStarted, SelectedPair, StatsSample,

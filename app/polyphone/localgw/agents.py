@@ -12,6 +12,7 @@ queue is unbounded, so an unread track is a memory leak.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import time
@@ -21,7 +22,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-from ..audio.analysis import VoiceActivity
+from ..audio.analysis import VoiceActivity, level_dbfs
 from ..audio.files import FRAME_SAMPLES, SAMPLE_RATE, PacedSource, frame_to_mono, read_wav
 from ..paths import resource
 from .turns import TurnTaker
@@ -29,7 +30,7 @@ from .turns import TurnTaker
 log = logging.getLogger(__name__)
 
 GREETING = "sounds/greeting.wav"
-AGENT_KINDS = ("echo", "demo")
+AGENT_KINDS = ("echo", "demo", "announce")
 
 
 class Agent(Protocol):
@@ -216,6 +217,39 @@ class DemoAgent:
                 "utterances": self.logic.utterances, "frames_heard": self.frames_heard}
 
 
+class AnnounceAgent:
+    """Says its greeting over and over and never interrupts: a steady far end for tests
+    (echo cancellation, latency). Keeps the level of what it hears, per 20 ms frame."""
+
+    def __init__(self, greeting: np.ndarray | None = None) -> None:
+        pcm = load_greeting() if greeting is None else greeting
+        self.output = PacedSource(pcm, loop=True)
+        self.heard: collections.deque[tuple[float, float]] = collections.deque(maxlen=6000)
+        self.frames_heard = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, incoming: MediaStreamTrack) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._listen(incoming))
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames_heard += 1
+                self.heard.append((time.monotonic(), level_dbfs(frame_to_mono(frame))))
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    async def stop(self) -> None:
+        self.output.stop()
+        await _cancel(self._task)
+        self._task = None
+
+    def counters(self) -> dict[str, int]:
+        return {"frames_heard": self.frames_heard}
+
+
 def agent_kind_for(mode: str | None, forced: str | None = None) -> str:
     """Which agent serves an offer: the forced kind, else by the offer's mode."""
     if forced:
@@ -228,4 +262,6 @@ def make_agent(kind: str, *, think_ms: float = 600.0) -> Agent:
         return EchoAgent()
     if kind == "demo":
         return DemoAgent(think_ms=think_ms)
+    if kind == "announce":
+        return AnnounceAgent()
     raise ValueError(f"unknown agent {kind!r} (choose from {', '.join(AGENT_KINDS)})")

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     parser.add_argument("--agent", choices=AGENT_KINDS, default=None,
                         help="force an agent (default: by the offer's mode; echo -> echo, "
-                             "otherwise demo)")
+                             "otherwise demo; announce repeats its greeting and never listens)")
     parser.add_argument("--think-ms", type=int, default=600,
                         help="demo agent's pause before replying (default 600)")
     parser.add_argument("--tokens-file", type=Path, default=None,
@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="send close S seconds after the answer")
     faults.add_argument("--candidates-before-answer", action="store_true",
                         help="send ICE candidates before the answer")
+    faults.add_argument("--drop-packet-after", type=float, default=None, metavar="S",
+                        help="drop one outbound RTP audio packet S seconds after the answer")
 
 
 def read_tokens(tokens_file: Path | None) -> list[str]:
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         drop_socket_after=args.drop_socket_after, error_code=args.error_code,
         malformed_frames=args.malformed_frames, close_after=args.close_after,
         candidates_before_answer=args.candidates_before_answer,
+        drop_packet_after=args.drop_packet_after,
     )
     gateway = LocalGateway(host=args.host, port=args.port, tokens=tokens, agent=args.agent,
                            faults=faults, think_ms=args.think_ms)

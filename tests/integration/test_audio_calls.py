@@ -1,0 +1,152 @@
+"""Calls through real (virtual) sound devices: a private PulseAudio, the local gateway, aiortc.
+
+Speech goes into the virtual microphone (`micsink` -> `vmic`), Polyphone
+captures it, the gateway answers, and what Polyphone plays comes out of the
+virtual speaker (`spk`, recorded from `spk.monitor`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from polyphone.audio.analysis import best_lag_correlation, level_dbfs
+from polyphone.audio.events import DeviceChanged
+from polyphone.audio.files import read_wav
+from polyphone.audio.pipeline import AudioPipeline, AudioSettings
+from polyphone.engine.call import Call
+from polyphone.engine.events import CallState
+from polyphone.engine.request import CallRequest
+from polyphone.paths import resource
+
+pytestmark = pytest.mark.integration
+TOKEN = "audio-token-3a9d"
+RATE = 48_000
+
+
+async def start_call(gw, pipeline: AudioPipeline, mode: str, events: list) -> tuple[Call, asyncio.Task]:
+    call = Call(CallRequest(url=gw.url, token=TOKEN, mode=mode, fetch_ice_servers=False),
+                pipeline.source, pipeline.sink, events.append)
+    task = asyncio.ensure_future(call.run())
+    for _ in range(100):
+        if call.state is CallState.CONNECTED or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert call.state is CallState.CONNECTED, call.result.error
+    return call, task
+
+
+def no_processing(**kw) -> AudioSettings:
+    return AudioSettings(echo_cancellation=False, noise_suppression=False, gain_control=False, **kw)
+
+
+async def test_speech_through_real_devices_comes_back_recognisably(sound_server, gateway_factory):
+    sound_server.warm_up()
+    gw = await gateway_factory(tokens=[TOKEN], agent="echo")
+    events: list = []
+    pipeline = AudioPipeline(no_processing(input_device="pulse:input:vmic",
+                                           output_device="pulse:output:spk"), events.append)
+    await pipeline.start()
+    try:
+        call, task = await start_call(gw, pipeline, "echo", events)
+        await asyncio.sleep(1.0)  # let both streams settle
+        speech = read_wav(resource("sounds/greeting.wav"))[: 3 * RATE]
+        mic = sound_server.record("micsink.monitor")
+        spk = sound_server.record("spk.monitor")
+        await asyncio.to_thread(sound_server.play_into_mic, speech)
+        await asyncio.sleep(0.8)
+        sent, heard = mic.stop(), spk.stop()
+        await call.hangup()
+        result = await task
+    finally:
+        await pipeline.stop()
+    assert result.ok, result.error
+    corr, lag = best_lag_correlation(sent, heard, max_lag_s=1.0)
+    # Two Opus generations and two trips through PulseAudio: the words survive ...
+    assert corr >= 0.7, (corr, lag, pipeline.stats())
+    # ... and come back quickly (the benchmark measures this properly).
+    assert 0.02 < lag < 0.4, lag
+    stats = pipeline.stats()
+    assert stats.playout_underruns <= 2, stats
+
+
+async def test_an_unplugged_headset_falls_back_and_the_call_goes_on(sound_server, gateway_factory):
+    sound_server.warm_up()
+    module = sound_server.add_sink("headset", "USB-Headset")
+    gw = await gateway_factory(tokens=[TOKEN], agent="echo")
+    events: list = []
+    pipeline = AudioPipeline(no_processing(output_device="pulse:output:headset"), events.append)
+    await pipeline.start()
+    try:
+        call, task = await start_call(gw, pipeline, "echo", events)
+        await asyncio.sleep(0.5)
+        sound_server.unload_module(module)  # the headset is pulled out
+        deadline = time.monotonic() + 10
+        while not any(isinstance(e, DeviceChanged) for e in events):
+            assert time.monotonic() < deadline, "no DeviceChanged after the headset went away"
+            await asyncio.sleep(0.1)
+        frames_before = pipeline.sink.frames
+        await asyncio.sleep(1.0)
+        assert call.state is CallState.CONNECTED
+        assert pipeline.sink.frames > frames_before + 25  # audio still flows
+        await call.hangup()
+        result = await task
+    finally:
+        await pipeline.stop()
+    changed = next(e for e in events if isinstance(e, DeviceChanged))
+    assert changed.kind == "output" and "USB-Headset" in changed.reason
+    assert changed.device == "VirtualSpeaker"
+    assert result.ok, result.error
+
+
+async def echo_heard_by_agent(gw, processing: bool) -> tuple[float, float]:
+    """The announce agent talks -> speaker -> acoustic path -> mic -> gateway.
+
+    Returns (dBFS the gateway heard while the agent talked, dBFS of the agent
+    as we played it), both after the canceller's first 1.5 s.
+    """
+    settings = AudioSettings(echo_cancellation=processing, noise_suppression=processing,
+                             gain_control=processing, input_device="pulse:input:vmic",
+                             output_device="pulse:output:spk")
+    pipeline = AudioPipeline(settings)
+    played: list[tuple[float, np.ndarray]] = []
+    pipeline.sink.hooks.append(lambda s, t: played.append((t, s.copy())))
+    await pipeline.start()
+    try:
+        call, task = await start_call(gw, pipeline, "end-to-end", [])
+        t0 = time.monotonic()
+        await asyncio.sleep(4.0)
+        agent = next(iter(gw.sessions.values())).agent
+        heard = [db for t, db in agent.heard if t0 + 1.5 <= t <= t0 + 3.8]
+        await call.hangup()
+        await task
+    finally:
+        await pipeline.stop()
+    far = [s for t, s in played if t0 + 1.5 <= t <= t0 + 3.8]
+    power = np.mean([10 ** (db / 10) for db in heard])
+    return 10 * np.log10(max(power, 1e-12)), level_dbfs(np.concatenate(far))
+
+
+async def test_echo_cancellation_keeps_the_agent_from_hearing_itself(sound_server, gateway_factory):
+    sound_server.warm_up()
+    # The speaker leaks back into the microphone, 20 ms later and about 18 dB down.
+    loop = sound_server.load_module("module-loopback", "source=spk.monitor", "sink=micsink",
+                                    "latency_msec=20", "source_dont_move=true",
+                                    "sink_dont_move=true")
+    try:
+        for line in sound_server.pactl("list", "short", "sink-inputs").splitlines():
+            if line.split("\t")[2:3] == [str(loop)]:
+                sound_server.pactl("set-sink-input-volume", line.split("\t")[0], "50%")
+        gw = await gateway_factory(tokens=[TOKEN], agent="announce")
+        raw, far = await echo_heard_by_agent(gw, processing=False)
+        cancelled, _ = await echo_heard_by_agent(gw, processing=True)
+    finally:
+        sound_server.unload_module(loop)
+    print(f"echo heard by the agent: {raw:.1f} dBFS raw, {cancelled:.1f} dBFS with processing "
+          f"(far end {far:.1f} dBFS)")
+    assert far > -40, far                    # the agent really spoke
+    assert raw > far - 30, (raw, far)        # without processing, it hears itself
+    assert raw - cancelled >= 25, (raw, cancelled)
