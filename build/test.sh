@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up (build/setup.sh --test), then runs the test suite:
-# everything under tests/ but tests/bench (benchmarks are scripts:
+# everything under tests/ but tests/bench, the GUI tests in a second pytest
+# process (benchmarks are scripts:
 # .venv/bin/python tests/bench/NAME.py). Extra arguments go to pytest.
 #   usage: build/test.sh [PYTEST ARGS...]    e.g. build/test.sh tests/unit -k offer
 # environment:
@@ -37,11 +38,27 @@ HARD_LIMIT="${POLYPHONE_SUITE_TIMEOUT:-1500}"
 timeout_opts=(--signal=ABRT --kill-after=30)
 if [ -t 0 ]; then timeout_opts+=(--foreground); fi
 
+run_pytest() {
+  timeout "${timeout_opts[@]}" "$HARD_LIMIT" \
+    "$ROOT/.venv/bin/python" -m pytest -q -ra -p no:cacheprovider \
+    --timeout="$PER_TEST" --ignore=tests/bench "$@"
+}
+
 set +e
-timeout "${timeout_opts[@]}" "$HARD_LIMIT" \
-  "$ROOT/.venv/bin/python" -m pytest -q -ra -p no:cacheprovider \
-  --timeout="$PER_TEST" --ignore=tests/bench "$@"
-rc=$?
+if [ "$#" -gt 0 ]; then
+  run_pytest "$@"
+  rc=$?
+else
+  # The GUI tests run in a process of their own: Qt, qasync and the GUI's
+  # garbage-collection guard are process-wide and must not meet the engine tests.
+  run_pytest --ignore=tests/gui tests
+  rc=$?
+  if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then
+    run_pytest tests/gui
+    gui_rc=$?
+    if [ "$rc" -eq 0 ]; then rc=$gui_rc; fi
+  fi
+fi
 set -e
 
 case "$rc" in

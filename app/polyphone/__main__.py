@@ -1,4 +1,4 @@
-"""`polyphone` command line: gui (default) | call | gateway | devices | token."""
+"""`polyphone` command line: the desktop window (default) | call | gateway | token | devices | check."""
 
 from __future__ import annotations
 
@@ -31,7 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("call", "gateway", "token", "devices", "check")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not any(a in COMMANDS for a in argv[:1]) and not any(a in ("-h", "--help", "--version")
+                                                           for a in argv[:1]):
+        # No command: the desktop window (`--demo` places a call to the local demo agent).
+        from .gui.app import main as gui_main
+        return gui_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "gateway":
@@ -46,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "call":
         from .cli import call
         return call.run(args)
-    # No command: until the desktop window lands, a demo call to the embedded gateway.
-    from .cli import call
-    return call.run(parser.parse_args(["call", "--demo"]))
+    parser.print_help()
+    return 2
 
 
 if __name__ == "__main__":

@@ -181,3 +181,96 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# --- application settings -----------------------------------------------------------
+
+THEMES = ("system", "light", "dark")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_VOLUME = 1.5
+
+
+@dataclass
+class Settings:
+    """The app's preferences (settings.toml beside profiles.toml). No secrets."""
+
+    echo_cancellation: bool = True
+    noise_suppression: bool = True
+    gain_control: bool = True
+    recording: bool = False
+    recording_folder: str = ""    # empty: <data dir>/recordings
+    log_level: str = "info"       # debug | info | warning | error
+    theme: str = "system"         # system | light | dark
+    input_device: str = ""        # a `Device.id`; empty: the system default
+    output_device: str = ""
+    volume: float = 1.0           # 0 .. MAX_VOLUME
+    last_profile: str = ""        # the agent chosen when the app last closed
+    last_variant: str = ""
+
+    def recordings_dir(self) -> Path:
+        return Path(self.recording_folder).expanduser() if self.recording_folder \
+            else data_dir() / "recordings"
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.theme not in THEMES:
+            problems.append(f"Unknown theme {self.theme!r}: choose system, light or dark.")
+        if self.log_level not in LOG_LEVELS:
+            problems.append(f"Unknown log level {self.log_level!r}: choose debug, info, "
+                            "warning or error.")
+        if not 0.0 <= self.volume <= MAX_VOLUME:
+            problems.append(f"The volume must be between 0 and {MAX_VOLUME:g}.")
+        if self.recording_folder and not Path(self.recording_folder).expanduser().is_absolute():
+            problems.append("The recording folder must be a full path.")
+        return problems
+
+
+def _settings_from(raw: dict[str, Any]) -> Settings:
+    """Known keys of the right type; anything else falls back to its default."""
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name not in raw:
+            continue
+        value, default = raw[f.name], getattr(defaults, f.name)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, type(default))
+        if ok:
+            values[f.name] = value
+    settings = Settings(**values)
+    if settings.theme not in THEMES:
+        settings.theme = defaults.theme
+    if settings.log_level not in LOG_LEVELS:
+        settings.log_level = defaults.log_level
+    settings.volume = min(max(settings.volume, 0.0), MAX_VOLUME)
+    return settings
+
+
+class SettingsStore:
+    """`load()` never overwrites a file it could not read; it raises ConfigError instead."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config_dir() / "settings.toml"
+
+    def load(self) -> Settings:
+        if not self.path.exists():
+            return Settings()
+        try:
+            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"The settings file {self.path} could not be read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}). Defaults are used and the file was left as it is; "
+                "fix or move it, then restart.") from None
+        return _settings_from(raw.get("settings", raw))
+
+    def save(self, settings: Settings) -> None:
+        problems = settings.validate()
+        if problems:
+            raise ConfigError(" ".join(problems))
+        atomic_write(self.path, tomli_w.dumps({"settings": _clean(asdict(settings))}))

@@ -29,6 +29,7 @@ from .playout import Playout
 from .processing import AudioProcessor
 from .watcher import DeviceWatcher
 
+MAX_VOLUME = 1.5       # 150 %: above 100 % the speaker path limits instead of wrapping
 LEVELS_EVERY_S = 0.1
 STATS_EVERY_S = 1.0
 WATCH_EVERY_S = 0.5     # stalled-stream check
@@ -65,6 +66,7 @@ class AudioPipeline:
         self.record_error = ""
         self._task: asyncio.Task | None = None
         self.watcher: DeviceWatcher | None = None
+        self._moves: list[asyncio.Future] = []
         self.source.hooks.append(self._on_mic)
         self.sink.hooks.append(self._on_speaker)
 
@@ -72,11 +74,12 @@ class AudioPipeline:
 
     async def start(self) -> None:
         """Open both devices (raises DeviceError with what to do) and start the meters."""
-        opened_in = self.capture.start()
+        # Opening runs pactl and PortAudio (~90 ms): off the loop, so a window stays live.
+        opened_in = await asyncio.to_thread(self.capture.start)
         try:
-            opened_out = self.sink.open()
+            opened_out = await asyncio.to_thread(self.sink.open)
         except DeviceError:
-            self.capture.stop()
+            await asyncio.to_thread(self.capture.stop)
             raise
         for kind, opened in (("input", opened_in), ("output", opened_out)):
             if opened.fallback_reason:
@@ -98,30 +101,39 @@ class AudioPipeline:
         await self.watcher.start()
 
     def _device_lost(self, kind: str, lost: Device) -> None:
+        what = "microphone" if kind == "input" else "speaker"
+        self._moves.append(asyncio.ensure_future(self._move_to_default(
+            kind, f"The {what} {lost.name} was disconnected", f"{lost.name} went away")))
+
+    async def _move_to_default(self, kind: str, why: str, failed: str) -> None:
+        """Reopen one side on the system default (off the loop) and say so."""
         side = self.capture if kind == "input" else self.sink
         try:
-            opened = side.switch_device(None)
+            opened = await asyncio.to_thread(side.switch_device, None)
         except DeviceError as exc:
-            self.on_event(LogLine("error", "device", f"{lost.name} went away and no other "
-                                                     f"device could be opened: {exc.message}"))
+            self.on_event(LogLine("error", "device", f"{failed} and no other device could be "
+                                                     f"opened: {exc.message}"))
+            side.last_callback = time.monotonic()  # try again later, not at once
             return
-        what = "microphone" if kind == "input" else "speaker"
         self.on_event(DeviceChanged(kind, opened.device_name,
-                                    f"The {what} {lost.name} was disconnected; "
-                                    f"now using {opened.device_name}."))
+                                    f"{why}; now using {opened.device_name}."))
 
     async def stop(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
             self.watcher = None
+        for move in self._moves:
+            with contextlib.suppress(BaseException):
+                await move
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(BaseException):  # a failed task must not keep streams open
                 await task
         self.source.stop()
-        await self.sink.stop()
-        self.capture.stop()
+        await self.sink.stop_reading()
+        await asyncio.to_thread(self.sink.close_stream)
+        await asyncio.to_thread(self.capture.stop)
         if self.recorder is not None:
             with contextlib.suppress(Exception):
                 self.recorder.close()
@@ -133,7 +145,7 @@ class AudioPipeline:
 
     @staticmethod
     def _clamp(volume: float) -> float:
-        return max(0.0, min(1.0, float(volume)))
+        return max(0.0, min(MAX_VOLUME, float(volume)))
 
     def set_volume(self, volume: float) -> None:
         self.sink.volume = self._clamp(volume)
@@ -178,7 +190,7 @@ class AudioPipeline:
             self.on_event(self.meters.snapshot(now))
             if now >= next_watch:
                 next_watch = now + WATCH_EVERY_S
-                self._watch(now)
+                await self._watch(now)
             if now >= next_stats:
                 next_stats = now + STATS_EVERY_S
                 self.processor.set_delay_ms(self.sink.buffer.fill_ms + self.sink.output_latency_ms
@@ -199,22 +211,11 @@ class AudioPipeline:
                 return float(self.capture.opened.stream.latency) * 1000
         return 0.0
 
-    def _watch(self, now: float) -> None:
-        """Move a stream whose device went away to the system default."""
+    async def _watch(self, now: float) -> None:
+        """Move a stream whose device stopped delivering to the system default."""
         for kind, side in (("input", self.capture), ("output", self.sink)):
             limit = DEVICE_GONE_S if side.callbacks else FIRST_AUDIO_S
             if now - side.last_callback > limit:
-                self._fall_back(kind, side.switch_device)
-
-    def _fall_back(self, kind: str, switch: Callable[[str | None], Any]) -> None:
-        word = "microphone" if kind == "input" else "speaker"
-        try:
-            opened = switch(None)
-        except DeviceError as exc:
-            self.on_event(LogLine("error", "device", f"The {word} stopped and no other could be "
-                                                     f"opened: {exc.message}"))
-            (self.capture if kind == "input" else self.sink).last_callback = time.monotonic()
-            return
-        self.on_event(DeviceChanged(kind, opened.device_name,
-                                    f"The {word} stopped delivering audio (unplugged?); "
-                                    f"now using the default, {opened.device_name}."))
+                what = "microphone" if kind == "input" else "speaker"
+                await self._move_to_default(kind, f"The {what} stopped delivering audio "
+                                                  "(unplugged?)", f"The {what} stopped")

@@ -211,13 +211,20 @@ class Playout:
         self.first_frame_at: float | None = None
         self.callbacks = 0
         self.last_callback = 0.0
+        self._scratch: np.ndarray | None = None
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio thread
         out = outdata[:, 0]
         self.buffer.pull_into(out)
         volume = self.volume
         if volume != 1.0:
-            np.multiply(out, volume, out=out, casting="unsafe")
+            scratch = self._scratch
+            if scratch is None or len(scratch) < frames:  # once per block size, not per block
+                scratch = self._scratch = np.zeros(frames, dtype=np.float32)
+            work = scratch[:frames]
+            np.multiply(out, volume, out=work)
+            np.clip(work, -32767, 32767, out=work)  # above 100 %: limit, never wrap around
+            out[:] = work
         if outdata.shape[1] > 1:  # a stereo-only device: the same on both sides
             outdata[:, 1:] = outdata[:, :1]
         self.callbacks += 1
@@ -285,7 +292,8 @@ class Playout:
         except (MediaStreamError, asyncio.CancelledError):
             pass
 
-    async def stop(self) -> None:
+    async def stop_reading(self) -> None:
+        """Stop reading the remote track (the speaker stream stays open)."""
         if self._task is not None:
             self._task.cancel()
             try:
@@ -293,4 +301,7 @@ class Playout:
             except asyncio.CancelledError:
                 pass
             self._task = None
+
+    async def stop(self) -> None:
+        await self.stop_reading()
         self.close_stream()

@@ -1,0 +1,1 @@
+"""Dialogs: agent profiles, settings, call history."""

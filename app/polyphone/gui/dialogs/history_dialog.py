@@ -1,0 +1,158 @@
+"""Call history: every call with its ids, result, turn latencies and recording (play, reveal)."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QProcess, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...history import CallRecord, History, HistoryError
+
+COLUMNS = ("Time", "Agent", "Variant", "Result", "Duration", "Turn latency", "Recording", "Session ID",
+           "Call SID", "Error")
+RECORDING = COLUMNS.index("Recording")
+
+
+def _cells(r: CallRecord) -> list[str]:
+    lat = sorted(r.turn_latencies_ms)
+    latency = f"median {lat[len(lat) // 2]:.0f} ms ({len(lat)})" if lat else "—"
+    error = f"{r.error_code}: {r.error_message}" if r.error_code else ""
+    return [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at)), r.profile,
+            r.variant or "default", r.result, f"{r.duration_s:.1f} s", latency,
+            Path(r.recording_path).name if r.recording_path else "", r.session_id, r.call_sid, error]
+
+
+class HistoryDialog(QDialog):
+    def __init__(self, history: History, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Call history")
+        self.setAccessibleName("Call history")
+        self.history = history
+        self.records: list[CallRecord] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setAccessibleName("Calls")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.status = QLabel()
+        self.status.setAccessibleName("History status")
+        self.status.setWordWrap(True)
+        self.play_button = QPushButton("&Play recording")
+        self.reveal_button = QPushButton("&Show in folder")
+        self.copy_button = QPushButton("&Copy row")
+        self.delete_button = QPushButton("&Delete")
+        self.refresh_button = QPushButton("&Refresh")
+        self.close_button = QPushButton("Close")
+        for b, name in ((self.play_button, "Play recording"),
+                        (self.reveal_button, "Show recording in folder"),
+                        (self.copy_button, "Copy call details"), (self.delete_button, "Delete call"),
+                        (self.refresh_button, "Refresh history"), (self.close_button, "Close history")):
+            b.setAccessibleName(name)
+        row = QHBoxLayout()
+        for b in (self.play_button, self.reveal_button, self.copy_button, self.delete_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(self.refresh_button)
+        row.addWidget(self.close_button)
+        box = QVBoxLayout(self)
+        box.addWidget(self.table, 1)
+        box.addWidget(self.status)
+        box.addLayout(row)
+        self.play_button.clicked.connect(self.play)
+        self.reveal_button.clicked.connect(self.reveal)
+        self.copy_button.clicked.connect(self.copy)
+        self.delete_button.clicked.connect(self.delete)
+        self.refresh_button.clicked.connect(self.reload)
+        self.close_button.clicked.connect(self.accept)
+        self.table.itemSelectionChanged.connect(self._sync)
+        self.resize(1000, 480)
+        self.reload()
+
+    def reload(self) -> None:
+        try:
+            self.records = self.history.list()
+            self.status.setText(self.history.notice or f"{len(self.records)} call(s).")
+        except (HistoryError, sqlite3.Error, OSError) as exc:
+            self.records = []
+            self.status.setText(f"The history could not be read: {exc}")
+        self.table.setRowCount(len(self.records))
+        for i, r in enumerate(self.records):
+            for j, text in enumerate(_cells(r)):
+                item = QTableWidgetItem(text)
+                if j == RECORDING and r.recording_path:
+                    item.setToolTip(r.recording_path)
+                elif j == len(COLUMNS) - 1 and text:
+                    item.setToolTip(text)
+                self.table.setItem(i, j, item)
+        if self.records:
+            self.table.selectRow(0)
+        self._sync()
+
+    def selected(self) -> CallRecord | None:
+        row = self.table.currentRow()
+        return self.records[row] if 0 <= row < len(self.records) else None
+
+    def _sync(self) -> None:
+        r = self.selected()
+        has_file = bool(r and r.recording and r.recording.exists())
+        self.play_button.setEnabled(has_file)
+        self.reveal_button.setEnabled(has_file)
+        self.copy_button.setEnabled(r is not None)
+        self.delete_button.setEnabled(r is not None)
+
+    def play(self) -> None:
+        r = self.selected()
+        if r and r.recording and r.recording.exists():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(r.recording)))
+
+    def reveal(self) -> None:
+        r = self.selected()
+        if not (r and r.recording and r.recording.exists()):
+            return
+        path = str(r.recording)
+        if sys.platform == "darwin":
+            QProcess.startDetached("open", ["-R", path])
+        elif sys.platform == "win32":
+            QProcess.startDetached("explorer", [f"/select,{path}"])
+        else:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(r.recording.parent)))
+
+    def copy(self) -> None:
+        r = self.selected()
+        if r is not None:
+            text = "\n".join(f"{h}: {v}" for h, v in zip(COLUMNS, _cells(r)))
+            if r.turn_latencies_ms:
+                text += "\nTurn latencies (ms): " + ", ".join(f"{x:.0f}" for x in r.turn_latencies_ms)
+            if r.recording_path:
+                text += f"\nRecording file: {r.recording_path}"
+            QApplication.clipboard().setText(text)
+
+    def delete(self) -> None:
+        r = self.selected()
+        if r is not None and r.id is not None:
+            self.history.delete(r.id)
+            self.reload()
+
+

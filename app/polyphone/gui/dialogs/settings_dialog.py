@@ -1,0 +1,120 @@
+"""Settings: audio processing, recording, log level, theme. Edits the Settings object on OK."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...config import LOG_LEVELS, THEMES, Settings
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setAccessibleName("Settings")
+        self.settings = settings
+        self.echo = QCheckBox("&Echo cancellation")
+        self.noise = QCheckBox("&Noise suppression")
+        self.gain = QCheckBox("Automatic &gain control")
+        for box, name in ((self.echo, "Echo cancellation"), (self.noise, "Noise suppression"),
+                          (self.gain, "Automatic gain control")):
+            box.setAccessibleName(name)
+        self.recording = QCheckBox("&Record calls (your voice left, the agent right)")
+        self.recording.setAccessibleName("Record calls")
+        self.folder = QLineEdit()
+        self.folder.setAccessibleName("Recording folder")
+        self.folder.setPlaceholderText(str(Settings().recordings_dir()))
+        self.browse = QPushButton("&Browse…")
+        self.browse.setAccessibleName("Choose recording folder")
+        self.log_level = QComboBox()
+        self.log_level.setAccessibleName("Log level")
+        for level in LOG_LEVELS:
+            self.log_level.addItem(level.capitalize(), level)
+        self.theme = QComboBox()
+        self.theme.setAccessibleName("Theme")
+        for theme in THEMES:
+            self.theme.addItem({"system": "Same as the system"}.get(theme, theme.capitalize()), theme)
+        self.problems = QLabel()
+        self.problems.setAccessibleName("Settings problems")
+        self.problems.setStyleSheet("color: #d0433a;")
+        self.problems.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setAccessibleName("Save settings")
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+        audio = QGroupBox("Audio processing (applies at once, also during a call)")
+        a = QVBoxLayout(audio)
+        for box in (self.echo, self.noise, self.gain):
+            a.addWidget(box)
+        rec = QGroupBox("Recording")
+        r = QFormLayout(rec)
+        r.addRow(self.recording)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(self.browse)
+        folder_label = QLabel("&Folder")
+        folder_label.setBuddy(self.folder)
+        r.addRow(folder_label, folder_row)
+        other = QGroupBox("Display")
+        o = QFormLayout(other)
+        o.addRow("&Log level", self.log_level)
+        o.addRow("&Theme", self.theme)
+        box = QVBoxLayout(self)
+        for w in (audio, rec, other, self.problems, self.buttons):
+            box.addWidget(w)
+        self.browse.clicked.connect(self._browse)
+        self.recording.toggled.connect(self._sync)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        self.load(settings)
+
+    def load(self, s: Settings) -> None:
+        self.echo.setChecked(s.echo_cancellation)
+        self.noise.setChecked(s.noise_suppression)
+        self.gain.setChecked(s.gain_control)
+        self.recording.setChecked(s.recording)
+        self.folder.setText(s.recording_folder)
+        self.log_level.setCurrentIndex(max(0, self.log_level.findData(s.log_level)))
+        self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme)))
+        self._sync()
+
+    def _sync(self, *_args) -> None:
+        self.folder.setEnabled(self.recording.isChecked())
+        self.browse.setEnabled(self.recording.isChecked())
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Recording folder",
+                                                  self.folder.text() or str(Settings().recordings_dir()))
+        if folder:
+            self.folder.setText(folder)
+
+    def save(self) -> None:
+        candidate = Settings(**{**vars(self.settings),
+                                "echo_cancellation": self.echo.isChecked(),
+                                "noise_suppression": self.noise.isChecked(),
+                                "gain_control": self.gain.isChecked(),
+                                "recording": self.recording.isChecked(),
+                                "recording_folder": self.folder.text().strip(),
+                                "log_level": self.log_level.currentData(),
+                                "theme": self.theme.currentData()})
+        problems = candidate.validate()
+        if problems:
+            self.problems.setText("\n".join(problems))
+            return
+        for key, value in vars(candidate).items():
+            setattr(self.settings, key, value)
+        self.accept()

@@ -1,0 +1,236 @@
+"""The audio side of a call, as the bridge sees it: one small port, several adapters.
+
+- `default_media_factory` builds `audio.pipeline.AudioPipeline` (microphone,
+  speaker, processing, recording) when that module is there; otherwise
+  `SilentMedia` (silence out, the agent's audio read and dropped) with a note
+  saying so. Tests pass their own factory.
+- `InputMeter` drives the microphone meter while no call is running.
+- `run_check` runs the microphone / speaker test of `audio.check` if present.
+Nothing here imports Qt; the bridge calls all of it on the asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from ..audio.files import AudioSink, NullSink, SilenceSource
+from ..config import Settings
+from ..engine.events import LogLine
+
+EventSink = Callable[[Any], None]
+
+
+class CallMedia(Protocol):
+    """What the bridge needs from the audio of one call (AudioPipeline has this shape)."""
+
+    source: Any          # aiortc MediaStreamTrack: what we send
+    sink: AudioSink      # where the agent's audio goes
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def set_muted(self, muted: bool) -> None: ...
+    def set_volume(self, volume: float) -> None: ...
+    def configure(self, **kwargs: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class MediaOptions:
+    """The fields of `audio.pipeline.AudioSettings`, filled from the app's Settings."""
+
+    input_device: str | None = None
+    output_device: str | None = None
+    echo_cancellation: bool = True
+    noise_suppression: bool = True
+    gain_control: bool = True
+    volume: float = 1.0
+    record_path: Path | None = None
+
+
+def options_from(settings: Settings, record_path: Path | None = None) -> MediaOptions:
+    return MediaOptions(
+        input_device=settings.input_device or None, output_device=settings.output_device or None,
+        echo_cancellation=settings.echo_cancellation, noise_suppression=settings.noise_suppression,
+        gain_control=settings.gain_control, volume=settings.volume, record_path=record_path)
+
+
+MediaFactory = Callable[[MediaOptions, EventSink], CallMedia]
+
+
+class SilentMedia:
+    """Sends silence and drops what arrives: calls work without a sound card."""
+
+    def __init__(self, on_event: EventSink, note: str = "") -> None:
+        self.source = SilenceSource()
+        self.sink: AudioSink = NullSink()
+        self.note = note
+        self._on_event = on_event
+        self.muted = False
+        self.volume = 1.0
+
+    async def start(self) -> None:
+        if self.note:
+            self._on_event(LogLine("warning", "audio", self.note))
+
+    async def stop(self) -> None:
+        self.source.stop()
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+
+    def set_volume(self, volume: float) -> None:
+        self.volume = volume
+
+    def configure(self, **kwargs: bool) -> None:
+        pass
+
+
+def _load_pipeline() -> tuple[Any, Any, str]:
+    try:
+        from ..audio.pipeline import AudioPipeline, AudioSettings
+    except (ImportError, OSError) as exc:
+        return None, None, f"{type(exc).__name__}: {exc}"
+    return AudioPipeline, AudioSettings, ""
+
+
+def pipeline_problem() -> str:
+    """Empty when the real audio pipeline can be used, else why not."""
+    return _load_pipeline()[2]
+
+
+def default_media_factory(options: MediaOptions, on_event: EventSink) -> CallMedia:
+    pipeline, settings_type, problem = _load_pipeline()
+    if pipeline is None:
+        return SilentMedia(on_event, "The audio pipeline is not available in this build "
+                                     f"({problem}); this call sends silence.")
+    return pipeline(settings_type(**asdict(options)), on_event)
+
+
+class InputMeter:
+    """The chosen microphone's level while idle, about 10 times a second.
+
+    `start` and `stop` are serialised: a stop that arrives while a stream is still opening
+    (in a worker thread) waits for it and closes it, so no stream is left running. After
+    `close()` nothing opens a stream again.
+    """
+
+    def __init__(self, on_level: Callable[[float], None], interval: float = 0.1) -> None:
+        self._on_level = on_level
+        self._interval = interval
+        self._capture: Any = None
+        self._task: asyncio.Task | None = None
+        self._lock: asyncio.Lock | None = None
+        self.closed = False
+        self.device_id: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def _guard(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def start(self, device_id: str | None) -> str:
+        """Empty on success; otherwise why the meter cannot run (in words)."""
+        async with self._guard():
+            await self._stop()
+            if self.closed:
+                return ""
+            try:
+                from ..audio.analysis import Meter
+                from ..audio.capture import Capture
+            except (ImportError, OSError) as exc:
+                return f"The microphone meter is not available ({type(exc).__name__})."
+            capture = Capture(device_id)
+            try:
+                await asyncio.to_thread(capture.start)
+            except Exception as exc:
+                return getattr(exc, "message", None) or f"The microphone could not be opened ({exc})."
+            self._capture, self.device_id = capture, device_id
+            self._task = asyncio.ensure_future(self._poll(capture, Meter()))
+            return ""
+
+    async def _poll(self, capture: Any, meter: Any) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            samples = capture.take()
+            if len(samples):
+                self._on_level(meter.feed(samples))
+
+    async def stop(self) -> None:
+        async with self._guard():
+            await self._stop()
+
+    async def close(self) -> None:
+        self.closed = True
+        await self.stop()
+
+    async def _stop(self) -> None:
+        """Whatever happened to the poll task, the stream is closed (a PortAudio stream left
+        open and later garbage-collected under its running callback crashes the process)."""
+        task, capture = self._task, self._capture
+        self._task = self._capture = None
+        try:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        finally:
+            if capture is not None:
+                await asyncio.to_thread(capture.stop)
+
+
+async def run_check(kind: str, device_id: str | None) -> str:
+    """The microphone test (kind "input") or speaker tone ("output"), in words."""
+    try:
+        from ..audio import check
+    except (ImportError, OSError):
+        return "The audio check is not available in this build."
+    try:
+        if kind == "input":
+            result = await check.mic_test(device_id, 3.0)
+        else:
+            result = await check.speaker_tone(device_id)
+    except Exception as exc:
+        return getattr(exc, "message", None) or f"The test failed: {exc}"
+    return describe_check(result)
+
+
+def describe_check(result: Any) -> str:
+    for attr in ("summary", "message", "text"):
+        value = getattr(result, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return str(result) if result is not None else "Done."
+
+
+def list_devices() -> tuple[list[Any], list[Any]]:
+    """(inputs, outputs); blocking (runs pactl or PortAudio): call it in a worker thread."""
+    from ..audio import devices
+
+    found = devices.list_devices()
+    return ([d for d in found if d.kind == devices.INPUT],
+            [d for d in found if d.kind == devices.OUTPUT])
+
+
+WARM_MODULES = ("polyphone.audio.pipeline", "polyphone.audio.check", "polyphone.localgw.server",
+                "livekit.rtc")
+
+
+def warm_up() -> list[str]:
+    """Import, before the window opens, what the first call would otherwise import on the loop
+    (livekit's echo canceller alone takes ~0.1-0.2 s). Returns the modules that failed."""
+    import importlib
+
+    failed = []
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+    return failed
