@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
+from .errors import UserFacingError
 
 SCHEMA_VERSION = 1
 FILE_NAME = "history.sqlite3"
@@ -42,14 +43,8 @@ CREATE INDEX calls_started ON calls (started_at);
 RESULTS = ("ended", "failed", "cancelled")
 
 
-class HistoryError(Exception):
-    def __init__(self, message: str, action: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.action = action
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.action}".strip()
+class HistoryError(UserFacingError):
+    """The history database cannot be used (what happened, what to do)."""
 
 
 @dataclass

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .errors import UserFacingError
+
 SERVICE = "polyphone"
 WINDOWS_MAX_BYTES = 2560  # CRED_MAX_CREDENTIAL_BLOB_SIZE: UTF-16 bytes
 
 
-class SecretStoreError(Exception):
-    def __init__(self, message: str, action: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.action = action
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.action}".strip()
+class SecretStoreError(UserFacingError):
+    """The keyring cannot be used (what happened, what to do)."""
 
 
 class SecretStore(Protocol):

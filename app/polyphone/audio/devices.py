@@ -35,6 +35,7 @@ import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
+from ..errors import UserFacingError
 from . import pulse
 from .events import DeviceChanged
 
@@ -49,16 +50,8 @@ BACKEND_ENV = "POLYPHONE_AUDIO_BACKEND"
 """Set to "portaudio" to skip the PulseAudio listing (plain PortAudio devices)."""
 
 
-class DeviceError(Exception):
+class DeviceError(UserFacingError):
     """A sound device problem, in words, with what the user can do about it."""
-
-    def __init__(self, message: str, action: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.action = action
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.action}".strip()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from ..aio import cancel_and_wait
 from .files import SAMPLE_RATE, frame_to_mono
 from .ring import Ring
 from .streams import OpenedStream, Resampler, open_stream
@@ -294,13 +295,8 @@ class Playout:
 
     async def stop_reading(self) -> None:
         """Stop reading the remote track (the speaker stream stays open)."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def stop(self) -> None:
         await self.stop_reading()

@@ -22,18 +22,17 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from .. import protocol
+from ..errors import UserFacingError
 from ..protocol import Message, ProtocolError, UnknownMessageType
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
-class SignalingError(Exception):
+class SignalingError(UserFacingError):
     """The socket could not be opened or used. `action` says what to do."""
 
     def __init__(self, message: str, action: str = "", *, config: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.action = action
+        super().__init__(message, action)
         self.config = config  # the URL or settings are wrong (not a network fault)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from ..aio import cancel_and_wait
 from ..audio.analysis import VoiceActivity, level_dbfs
 from ..audio.files import FRAME_SAMPLES, SAMPLE_RATE, PacedSource, frame_to_mono, read_wav
 from ..paths import resource
@@ -90,10 +91,18 @@ class EchoTrack(MediaStreamTrack):
         return frame
 
 
-class EchoAgent:
+class ListeningAgent:
+    """An agent that reads the caller's track in its own task until it ends or `stop()`.
+
+    Subclasses set `output` and handle each frame in `hear()`; `ended()` runs
+    when the caller's track ends. A bad frame is counted, never fatal.
+    """
+
+    output: MediaStreamTrack
+
     def __init__(self) -> None:
-        self.output = EchoTrack()
         self.frames_heard = 0
+        self.bad_frames = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self, incoming: MediaStreamTrack) -> None:
@@ -105,29 +114,46 @@ class EchoAgent:
             while True:
                 frame = await track.recv()
                 self.frames_heard += 1
-                self.output.put(frame)
+                try:
+                    self.hear(frame)
+                except Exception:  # a bad frame must not stop the reading
+                    self.bad_frames += 1
+                    if self.bad_frames == 1:
+                        log.exception("%s could not use a frame", type(self).__name__)
         except MediaStreamError:
-            self.output.put(None)
+            self.ended()
         except asyncio.CancelledError:
             pass
 
+    def hear(self, frame: AudioFrame) -> None:
+        raise NotImplementedError
+
+    def ended(self) -> None:
+        pass
+
     async def stop(self) -> None:
         self.output.stop()
-        await _cancel(self._task)
+        await cancel_and_wait(self._task)
         self._task = None
+
+    def counters(self) -> dict[str, int]:
+        return {"frames_heard": self.frames_heard}
+
+
+class EchoAgent(ListeningAgent):
+    def __init__(self) -> None:
+        super().__init__()
+        self.output = EchoTrack()
+
+    def hear(self, frame: AudioFrame) -> None:
+        self.output.put(frame)
+
+    def ended(self) -> None:
+        self.output.put(None)
 
     def counters(self) -> dict[str, int]:
         return {"frames_heard": self.frames_heard, "frames": self.output.frames,
                 "dropped": self.output.dropped}
-
-
-async def _cancel(task: asyncio.Task | None) -> None:
-    if task is not None:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
 
 
 # --- demo ---------------------------------------------------------------------
@@ -159,16 +185,14 @@ class TurnTrack(PacedSource):
         return False
 
 
-class DemoAgent:
+class DemoAgent(ListeningAgent):
     def __init__(self, *, think_ms: float = 600.0, greeting: np.ndarray | None = None,
                  threshold_dbfs: float = -40.0, hangover_ms: float = 300.0) -> None:
+        super().__init__()
         pcm = load_greeting() if greeting is None else greeting
         vad = VoiceActivity(threshold_dbfs, hangover_ms=hangover_ms, sample_rate=SAMPLE_RATE)
         self.logic = TurnTaker(pcm, think_ms=think_ms, vad=vad)
         self.output = TurnTrack(self.logic)
-        self.frames_heard = 0
-        self.bad_frames = 0
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def turns(self) -> int:
@@ -178,25 +202,7 @@ class DemoAgent:
     def barge_ins(self) -> int:
         return self.logic.barge_ins
 
-    def start(self, incoming: MediaStreamTrack) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._listen(incoming))
-
-    async def _listen(self, track: MediaStreamTrack) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                self.frames_heard += 1
-                try:
-                    self._hear(frame)
-                except Exception:  # a bad frame must not stop the reading
-                    self.bad_frames += 1
-                    if self.bad_frames == 1:
-                        log.exception("demo agent could not analyse a frame")
-        except (MediaStreamError, asyncio.CancelledError):
-            pass
-
-    def _hear(self, frame: AudioFrame) -> None:
+    def hear(self, frame: AudioFrame) -> None:
         mono = frame_to_mono(frame)
         if frame.sample_rate != SAMPLE_RATE and len(mono):
             n_out = int(len(mono) * SAMPLE_RATE / frame.sample_rate)
@@ -207,47 +213,23 @@ class DemoAgent:
             log.debug("demo agent: %s (turns=%d barge_ins=%d)",
                       event, self.logic.turns, self.logic.barge_ins)
 
-    async def stop(self) -> None:
-        self.output.stop()
-        await _cancel(self._task)
-        self._task = None
-
     def counters(self) -> dict[str, int]:
         return {"turns": self.turns, "barge_ins": self.barge_ins,
                 "utterances": self.logic.utterances, "frames_heard": self.frames_heard}
 
 
-class AnnounceAgent:
+class AnnounceAgent(ListeningAgent):
     """Says its greeting over and over and never interrupts: a steady far end for tests
     (echo cancellation, latency). Keeps the level of what it hears, per 20 ms frame."""
 
     def __init__(self, greeting: np.ndarray | None = None) -> None:
+        super().__init__()
         pcm = load_greeting() if greeting is None else greeting
         self.output = PacedSource(pcm, loop=True)
         self.heard: collections.deque[tuple[float, float]] = collections.deque(maxlen=6000)
-        self.frames_heard = 0
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self, incoming: MediaStreamTrack) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._listen(incoming))
-
-    async def _listen(self, track: MediaStreamTrack) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                self.frames_heard += 1
-                self.heard.append((time.monotonic(), level_dbfs(frame_to_mono(frame))))
-        except (MediaStreamError, asyncio.CancelledError):
-            pass
-
-    async def stop(self) -> None:
-        self.output.stop()
-        await _cancel(self._task)
-        self._task = None
-
-    def counters(self) -> dict[str, int]:
-        return {"frames_heard": self.frames_heard}
+    def hear(self, frame: AudioFrame) -> None:
+        self.heard.append((time.monotonic(), level_dbfs(frame_to_mono(frame))))
 
 
 def agent_kind_for(mode: str | None, forced: str | None = None) -> str:
