@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from .. import protocol
 from ..protocol import Answer, Close, ErrorCode, IceCandidate, Offer, ProtocolError
 from .agents import AGENT_KINDS, agent_kind_for
-from .faults import Faults, malformed_frame_texts
+from .faults import Faults, drop_next_rtp_packet, malformed_frame_texts
 from .session import BadCandidate, BridgeFailure, Session, candidate_key, open_peer, sdp_candidates
 
 SEND_TIMEOUT = 5.0
@@ -347,6 +347,8 @@ class LocalGateway:
             session.spawn(self._drop_socket_later(session, faults.drop_socket_after))
         if faults.close_after is not None:
             session.spawn(self._close_later(session, faults.close_after))
+        if faults.drop_packet_after is not None:
+            session.spawn(self._drop_packet_later(session, faults.drop_packet_after))
 
     async def _on_candidate(self, ws: ServerConnection, msg: IceCandidate) -> None:
         session = self._route(ws, msg.session_id)
@@ -392,6 +394,12 @@ class LocalGateway:
             return
         await self._send(session.ws, Close(session.id))
         await self._end_session(session, "closed by the agent")
+
+    async def _drop_packet_later(self, session: Session, delay: float) -> None:
+        if await self._pause(delay) or session.closed:
+            return
+        self.log.info("session %s: dropping one outbound RTP audio packet (fault)", session.id)
+        drop_next_rtp_packet(session.peer, session.rtp_dropped)
 
     async def _drop_socket_later(self, session: Session, delay: float) -> None:
         if await self._pause(delay) or session.closed or session.ws is None:

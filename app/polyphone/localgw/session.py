@@ -16,6 +16,7 @@ from ..audio import jitter
 from ..audio.files import NullSink
 from ..protocol import Candidate
 from .agents import Agent, make_agent
+from .faults import DroppedPacket
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -101,6 +102,7 @@ class Session:
     reattachments: int = 0
     close_reason: str = ""
     sinks: list[NullSink] = field(default_factory=list)
+    rtp_dropped: list[DroppedPacket] = field(default_factory=list)  # Faults.drop_packet_after
     tasks: set[asyncio.Task] = field(default_factory=set)
     grace: asyncio.TimerHandle | None = None
 
@@ -111,7 +113,8 @@ class Session:
     def counters(self) -> dict[str, int]:
         return {"candidates_added": self.candidates_added,
                 "candidates_ignored": self.candidates_ignored,
-                "reattachments": self.reattachments, **self.agent.counters()}
+                "reattachments": self.reattachments, "rtp_dropped": len(self.rtp_dropped),
+                **self.agent.counters()}
 
     def spawn(self, coro) -> asyncio.Task:
         """A task owned by the session (cancelled when it ends)."""
