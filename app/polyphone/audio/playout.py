@@ -22,6 +22,7 @@ The PortAudio callback only copies from the ring and scales in place.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from typing import Callable
 
@@ -43,20 +44,30 @@ QUIET_PEAK = 330          # a frame whose peak is under -40 dBFS counts as silen
 
 
 class JitterEstimator:
-    """RFC 3550 interarrival jitter, in seconds, from (arrival time, RTP time)."""
+    """RFC 3550 interarrival jitter, in seconds, from (arrival time, RTP time), and the
+    95th percentile of the last 2 s of transit differences (a single stall is an outlier,
+    not jitter: it must not raise the target for long)."""
 
     def __init__(self) -> None:
         self._last: tuple[float, float] | None = None
         self.jitter = 0.0
-        self.peak = 0.0
+        self._recent: collections.deque[float] = collections.deque(maxlen=100)
 
     def update(self, arrival: float, media_time: float) -> float:
         if self._last is not None:
-            d = (arrival - self._last[0]) - (media_time - self._last[1])
-            self.jitter += (abs(d) - self.jitter) / 16
-            self.peak = max(abs(d), self.peak * 0.995)
+            d = abs((arrival - self._last[0]) - (media_time - self._last[1]))
+            self.jitter += (d - self.jitter) / 16
+            self._recent.append(d)
         self._last = (arrival, media_time)
         return self.jitter
+
+    @property
+    def peak(self) -> float:
+        """95th percentile of the recent transit differences, seconds."""
+        if not self._recent:
+            return 0.0
+        ordered = sorted(self._recent)
+        return ordered[int(0.95 * (len(ordered) - 1))]
 
 
 class PlayoutBuffer:
