@@ -50,13 +50,15 @@ def frame_to_mono(frame: AudioFrame) -> np.ndarray:
     """int16 mono samples of any s16 frame (interleaved stereo is averaged)."""
     data = frame.to_ndarray()
     channels = len(frame.layout.channels)
-    if frame.format.is_planar:
-        pcm = data.reshape(channels, -1)
-        mono = pcm.mean(axis=0) if channels > 1 else pcm[0]
-    else:
-        pcm = data.reshape(-1, channels)
-        mono = pcm.mean(axis=1) if channels > 1 else pcm[:, 0]
-    return mono.astype(np.int16)
+    if channels == 1:
+        return data.reshape(-1).astype(np.int16, copy=False)
+    pcm = data.reshape(channels, -1) if frame.format.is_planar else data.reshape(-1, channels).T
+    if channels == 2:  # the usual case (aiortc decodes Opus to stereo): integer maths, per frame
+        mono = pcm[0].astype(np.int32)
+        mono += pcm[1]
+        mono >>= 1
+        return mono.astype(np.int16)
+    return pcm.mean(axis=0).astype(np.int16)
 
 
 def read_wav(path: str | Path) -> np.ndarray:
