@@ -99,3 +99,16 @@ def test_an_unreadable_settings_file_is_reported_and_never_overwritten(qloop, tm
     qloop.run(close())
     p.stop()
     assert settings.read_text() == "this = = broken"
+
+
+def test_no_display_is_a_clear_message_not_a_qt_abort(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(POLYPHONE_CONFIG_DIR=str(tmp_path / "c"), POLYPHONE_DATA_DIR=str(tmp_path / "d"))
+    proc = subprocess.run([sys.executable, "-m", "polyphone"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "needs a desktop session" in proc.stderr and "polyphone call --demo" in proc.stderr

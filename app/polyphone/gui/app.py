@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -121,8 +122,23 @@ def make_qapp() -> QApplication:
     return app
 
 
+def no_display() -> str:
+    """Why the window cannot open here (Linux without a display), or ""."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return ""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return ""
+    return ("Polyphone's window needs a desktop session, and no display was found "
+            "(neither DISPLAY nor WAYLAND_DISPLAY is set). Run it from your desktop; "
+            "without one, `polyphone call --demo` places a call from the command line.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    why = no_display()
+    if why:
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     import qasync
 
     stderr = logging.StreamHandler()
