@@ -2,20 +2,29 @@
 
 From a source checkout they are in the repository's top-level `resources/`
 (app/polyphone/../../resources); in an installed wheel the build force-includes
-that folder as `polyphone/resources` inside the package.
+that folder as `polyphone/resources` inside the package; in the frozen app
+(PyInstaller, build/polyphone.spec) they are in `polyphone/resources` under
+`sys._MEIPASS`, the bundle's own folder.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Searched in order: the installed wheel's copy first, then the source checkout's.
-RESOURCE_ROOTS: tuple[Path, ...] = (
-    _PACKAGE_DIR / "resources",
-    _PACKAGE_DIR.parent.parent / "resources",
-)
+
+def _roots() -> tuple[Path, ...]:
+    roots = [_PACKAGE_DIR / "resources", _PACKAGE_DIR.parent.parent / "resources"]
+    bundle = getattr(sys, "_MEIPASS", None)  # set only in the frozen app
+    if bundle:
+        roots.insert(0, Path(bundle) / "polyphone" / "resources")
+    return tuple(dict.fromkeys(roots))  # in order, each once
+
+
+# Searched in order: the frozen app's copy, the installed wheel's, then the source checkout's.
+RESOURCE_ROOTS: tuple[Path, ...] = _roots()
 
 
 def resource(relpath: str) -> Path:
