@@ -2,7 +2,7 @@
 # Sets up everything Polyphone needs on Debian/Ubuntu. Safe to run again:
 #   1. the Debian packages of build/lib/apt-packages.sh that are missing,
 #   2. a virtual environment in .venv (Python 3.10 or newer),
-#   3. Polyphone installed into it, editable (plus the `test` extra for --test).
+#   3. Polyphone installed into it, editable (plus the `test` and `build` extras for --test).
 # When nothing changed it takes about a second: step 3 is skipped while a stamp
 # in .venv matches pyproject.toml, the package lists and this script.
 #
@@ -206,7 +206,8 @@ fi
 # --- 4. Python packages -------------------------------------------------------
 
 target="." label="polyphone"
-if [ "$MODE" = test ]; then target=".[test]" label="polyphone[test]"; fi
+# The tests build the frozen app (tests/frozen), so --test brings PyInstaller too.
+if [ "$MODE" = test ]; then target=".[test,build]" label="polyphone[test,build]"; fi
 key=$(stamp_key)
 stamp_ok() { [ -f "$VENV/.polyphone-setup-$1" ] && [ "$(cat "$VENV/.polyphone-setup-$1")" = "$key" ]; }
 if stamp_ok test || { [ "$MODE" = run ] && stamp_ok run; }; then

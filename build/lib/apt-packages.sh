@@ -28,6 +28,10 @@ APT_TEST=(
   xvfb xauth
   # Making and measuring test sounds.
   sox
+  # Building the frozen app (tests/frozen): PyInstaller needs objdump, the spec strip.
+  binutils
+  # Checking the desktop entry (tests/integration/test_desktop_entry.py).
+  desktop-file-utils
   # A real libwebrtc peer: headless Chromium calls the local gateway
   # (tests/integration/test_chromium_interop.py, tests/bench/audio_latency.py).
   chromium
