@@ -1,4 +1,5 @@
-"""`polyphone` command line: the desktop window (default) | call | gateway | token | devices | check."""
+"""`polyphone` command line: the desktop window (default) | call | gateway | token | devices | check
+| desktop, and `--self-test`."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from . import APP_NAME, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import call, devices, token
+    from .cli import call, desktop, devices, token
     from .localgw import cli as gateway
 
     parser = argparse.ArgumentParser(
         prog="polyphone", description=f"{APP_NAME}: a softphone for PolyAI voice agents.")
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check, without a network, that this installation can make a call")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     call.add_arguments(sub.add_parser(
         "call", help="place one call from the command line (headless)",
@@ -28,14 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_arguments(sub.add_parser("token", help="store or clear a profile's token in the OS keyring"))
     devices.add_arguments(sub.add_parser("devices", help="list microphones and speakers"))
     devices.add_check_arguments(sub.add_parser("check", help="test a speaker and a microphone"))
+    desktop.add_arguments(sub.add_parser(
+        "desktop", help="add Polyphone to (or remove it from) your desktop's menu (Linux)"))
     return parser
 
 
-COMMANDS = ("call", "gateway", "token", "devices", "check")
+COMMANDS = ("call", "gateway", "token", "devices", "check", "desktop")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--self-test"]:
+        from .cli import self_test
+        return self_test.run(argv[1:])
     if not any(a in COMMANDS for a in argv[:1]) and not any(a in ("-h", "--help", "--version")
                                                            for a in argv[:1]):
         # No command: the desktop window (`--demo` places a call to the local demo agent).
@@ -55,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "call":
         from .cli import call
         return call.run(args)
+    if args.command == "desktop":
+        from .cli import desktop
+        return desktop.run(args)
     parser.print_help()
     return 2
 
