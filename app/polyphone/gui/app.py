@@ -23,6 +23,7 @@ from .. import APP_NAME, __version__, config
 from ..config import ConfigError, ProfileStore, Settings, SettingsStore
 from ..history import HistoryError
 from .bridge import EngineBridge
+from .first_paint import FirstPaint
 from .gc_guard import MainThreadGC
 from .icons import icon
 from .main_window import MainWindow
@@ -38,6 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--demo", action="store_true", help="call the built-in local demo agent at once")
     p.add_argument("--quit-after", type=float, metavar="S",
                    help="close the window (hanging up cleanly) after S seconds (smoke tests)")
+    p.add_argument("--exit-when-shown", action="store_true",
+                   help="print 'polyphone: window shown' once the window is on screen, then close "
+                        "(start-up benchmarks)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="also print the event log's information lines on stderr")
     return p.parse_args(argv)
@@ -88,6 +92,8 @@ class Polyphone:
                                 f"silence and the agent is not played ({problem}).")
 
     def start(self) -> None:
+        if self.args.exit_when_shown:
+            self.first_paint = FirstPaint(self.window, self.window.close)
         self.window.show()
         for text in self.notices:
             self.window.banner.show_notice(text)

@@ -48,7 +48,7 @@ from ..engine.events import (
 )
 from ..engine.request import CallRequest, Timeouts, request_from_profile
 from ..history import CallRecord, History, HistoryError
-from . import call_setup, media
+from . import call_setup, media, permissions
 from .call_setup import PrepError
 from .errors import AppError
 from .local_demo import EmbeddedGateway
@@ -208,6 +208,8 @@ class EngineBridge(QObject):
             profile = call_setup.load_profile(self.profiles, profile_name)
             request = await self._request(profile, variant_name)
             await self._meter.stop()
+            if not await permissions.request_microphone(self):
+                raise PrepError(AppError(ErrorKind.DEVICE, permissions.DENIED, permissions.HOW_TO_ALLOW))
             record_path, problem = call_setup.recording_path(self.settings, profile_name, started)
             if problem:
                 self.notice.emit(problem)
@@ -356,6 +358,9 @@ class EngineBridge(QObject):
     async def start_meter(self) -> None:
         """The idle microphone meter (not during a call: the call's pipeline meters then)."""
         if self.busy or self._closing:
+            return
+        if not permissions.microphone_granted():  # asked on the first call, not at launch
+            self.log("info", "audio", "The microphone meter starts once Polyphone may use the microphone.")
             return
         problem = await self._meter.start(self.settings.input_device or None)
         if problem:
