@@ -188,7 +188,7 @@ def options(platform: str | None = None) -> Options:
         binaries=livekit_binaries() + portaudio_binaries(platform),
         hiddenimports=("livekit.rtc.resources",),
         excludes=QT_EXCLUDES + OTHER_EXCLUDES,
-        runtime_hooks=((str(HERE / "rth_portaudio.py"),) if linux else ()),
+        runtime_hooks=((str(HERE / "rth_portaudio.py"), str(HERE / "rth_system_env.py")) if linux else ()),
         exclude_binaries=LINUX_SYSTEM_LIBS if linux else (),
         strip_debug=LINUX_STRIP_DEBUG if linux else (),
         info_plist=info_plist(name, version) if platform == "darwin" else {},

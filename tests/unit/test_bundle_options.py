@@ -120,7 +120,8 @@ def test_linux_build_carries_portaudio_livekit_and_the_resources(tmp_path, monke
                 "polyphone.desktop", "icons/polyphone.svg", "icons/hicolor/48x48/apps/polyphone.png"):
         assert f"polyphone/resources/{rel}" in datas
     assert not any("screenshots" in d for d in datas)
-    assert analysis.kwargs["runtime_hooks"] == [str(ROOT / "build" / "pyinstaller" / "rth_portaudio.py")]
+    assert analysis.kwargs["runtime_hooks"] == [str(ROOT / "build" / "pyinstaller" / name)
+                                                for name in ("rth_portaudio.py", "rth_system_env.py")]
     assert steps["BUNDLE"] == []
 
 
