@@ -42,10 +42,11 @@ QT_EXCLUDES = tuple(f"PySide6.{m}" for m in (
 ))
 OTHER_EXCLUDES = ("tkinter", "PyQt5", "PyQt6", "PySide2", "IPython", "matplotlib", "pytest",
                   "hypothesis", "livekit.rtc.jupyter", "pydoc_data")
-# The system's ALSA and JACK stay the system's: ALSA loads its plugins (the PulseAudio /
-# PipeWire bridge) from the system's own folder, built for the system's libasound, and a
-# JACK client library must match the running JACK server. Every Linux desktop has both.
-LINUX_SYSTEM_LIBS = ("libasound.so", "libjack.so")
+# The system's ALSA stays the system's: libasound loads its plugins (the PulseAudio /
+# PipeWire bridge) from a folder compiled into it (/usr/lib/x86_64-linux-gnu/alsa-lib on
+# Debian, /usr/lib64/alsa-lib on Fedora), built for that libasound. Every Linux desktop has
+# it. (libjack, which PortAudio also links, is bundled: without a JACK server it is unused.)
+LINUX_SYSTEM_LIBS = ("libasound.so",)
 # Qt plugins and files the app has no use for, as patterns on the path inside the bundle
 # (PySide6/Qt/plugins/... on Linux and macOS, PySide6/plugins/... on Windows). Kept: the
 # xcb, wayland, offscreen and minimal platforms (and cocoa, windows), SVG/ICO images, the
