@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from polyphone.audio.analysis import best_lag_correlation, level_dbfs
+from polyphone.audio.analysis import best_lag_correlation, level_dbfs, segment_correlation
 from polyphone.audio.events import DeviceChanged
 from polyphone.audio.files import read_wav
 from polyphone.audio.pipeline import AudioPipeline, AudioSettings
@@ -65,8 +65,10 @@ async def test_speech_through_real_devices_comes_back_recognisably(sound_server,
         await pipeline.stop()
     assert result.ok, result.error
     corr, lag = best_lag_correlation(sent, heard, max_lag_s=1.0)
-    # Two Opus generations and two trips through PulseAudio: the words survive ...
-    assert corr >= 0.7, (corr, lag, pipeline.stats())
+    # Two Opus generations and two trips through PulseAudio: the words survive (word by
+    # word: a playout drift correction may shift them by a few ms over the clip) ...
+    words = segment_correlation(sent, heard, lag)
+    assert words >= 0.7, (words, corr, lag, pipeline.stats())
     # ... and come back quickly (the benchmark measures this properly).
     assert 0.02 < lag < 0.4, lag
     stats = pipeline.stats()

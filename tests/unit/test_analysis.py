@@ -19,9 +19,11 @@ from polyphone.audio.analysis import (
     best_lag_correlation,
     click_times,
     peak_dbfs,
+    segment_correlation,
 )
 from polyphone.audio.events import AudioLevels, TurnLatency
-from polyphone.audio.files import FRAME_SAMPLES, SAMPLE_RATE, tone
+from polyphone.audio.files import FRAME_SAMPLES, SAMPLE_RATE, read_wav, tone
+from polyphone.paths import resource
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE  # 20 ms
 SILENCE = np.zeros(FRAME_SAMPLES, np.int16)
@@ -233,6 +235,21 @@ def test_best_lag_correlation_finds_delay_and_similarity():
     assert best_lag_correlation(sent, np.zeros(100, np.int16)) == (0.0, 0.0)
     assert best_lag_correlation(np.zeros(0, np.int16), received) == (0.0, 0.0)
     assert best_correlation(sent, received, SAMPLE_RATE, 0.1) == best_lag_correlation(sent, received, 0.1)
+
+
+def test_segment_correlation_forgives_a_drift_correction_but_not_other_audio():
+    rng = np.random.default_rng(2)
+    sent = read_wav(resource("sounds/greeting.wav"))[: 3 * SAMPLE_RATE]
+    lag = 2400  # 50 ms
+    # played back 0.5 % slower (the playout's largest stretch): 15 ms behind by the end
+    stretched = np.interp(np.arange(0, len(sent), 1 / 1.005), np.arange(len(sent)), sent)
+    received = np.concatenate([np.zeros(lag), stretched]).astype(np.int16)
+    whole, _ = best_lag_correlation(sent, received, max_lag_s=0.2)
+    assert whole < 0.5  # one lag for the clip: the drift ruins it
+    assert segment_correlation(sent, received, lag / SAMPLE_RATE) > 0.85
+    other = (rng.standard_normal(len(received)) * 3000).astype(np.int16)
+    assert segment_correlation(sent, other, lag / SAMPLE_RATE) < 0.2
+    assert segment_correlation(np.zeros(SAMPLE_RATE, np.int16), received, 0.05) == 0.0
 
 
 def chirp(ms: float = 5.0, level: float = -6.0) -> np.ndarray:

@@ -27,8 +27,8 @@ def level_dbfs(samples: np.ndarray) -> float:
     """
     if samples.size == 0:
         return SILENCE_FLOOR_DBFS
-    x = samples.astype(np.float64)
-    rms = math.sqrt(float(np.mean(x * x)))
+    x = samples.astype(np.float32)  # a dot product: no squared temporary, ~4x faster per frame
+    rms = math.sqrt(float(np.dot(x, x)) / x.size)
     if rms <= 0.0:
         return SILENCE_FLOOR_DBFS
     return max(SILENCE_FLOOR_DBFS, 20.0 * math.log10(rms / FULL_SCALE))
@@ -331,6 +331,38 @@ def best_lag_correlation(sent: np.ndarray, received: np.ndarray, max_lag_s: floa
     if denom == 0:
         return 0.0, lag / rate
     return float(np.dot(seg_a, seg_b)) / denom, lag / rate
+
+
+def segment_correlation(sent: np.ndarray, received: np.ndarray, lag_s: float, *,
+                        segment_s: float = 0.1, slack_s: float = 0.03,
+                        rate: int = 48_000) -> float:
+    """Median, over the loud segments of `sent`, of each one's best normalised correlation
+    with `received` within `slack_s` of `lag_s`.
+
+    One lag for a whole clip is too strict for audio that went through a playout buffer:
+    a 0.5 % clock-drift correction moves the words by 15 ms over 3 s and the clip-wide
+    correlation collapses although every word is intact. Segment by segment it does not.
+    Returns 0.0 when `sent` has no loud segment.
+    """
+    a = np.asarray(sent, dtype=np.float64)
+    b = np.asarray(received, dtype=np.float64)
+    seg, slack, lag = int(segment_s * rate), int(slack_s * rate), int(round(lag_s * rate))
+    floor = float(np.sqrt(np.mean(a * a))) * 0.3 if len(a) else 0.0
+    scores = []
+    for start in range(0, len(a) - seg + 1, seg):
+        x = a[start:start + seg]
+        if float(np.sqrt(np.mean(x * x))) < floor or floor == 0.0:
+            continue  # a pause: nothing to recognise
+        lo = max(0, start + lag - slack)
+        y = b[lo:start + lag + slack + seg]
+        if len(y) < seg:
+            continue
+        n = 1 << int(np.ceil(np.log2(len(y) + seg)))
+        xc = np.fft.irfft(np.fft.rfft(y, n) * np.conj(np.fft.rfft(x, n)), n)[:len(y) - seg + 1]
+        energy = np.convolve(y * y, np.ones(seg), mode="valid")  # of each window of y
+        norm = np.sqrt(np.maximum(energy, 1e-9) * float(np.dot(x, x)))
+        scores.append(float(np.max(xc / norm)))
+    return float(np.median(scores)) if scores else 0.0
 
 
 def click_times(samples: np.ndarray, rate: int = 48_000, threshold_dbfs: float = -30.0,
