@@ -7,7 +7,8 @@ import time
 
 import numpy as np
 
-from polyphone.audio.capture import Capture, MicrophoneTrack
+from helpers.fake_capture import FakeCapture
+from polyphone.audio.capture import MicrophoneTrack
 from polyphone.audio.ring import Ring
 
 
@@ -42,19 +43,6 @@ def test_read_into_fills_what_it_has_and_skip_drops() -> None:
     assert list(out) == [1] * 5 + [7] * 3
     ring.write(np.ones(6, dtype=np.int16))
     assert ring.skip(4) == 4 and ring.available == 2
-
-
-class FakeCapture(Capture):
-    """A Capture whose 'device' is the test: it writes into the ring directly."""
-
-    def __init__(self) -> None:
-        super().__init__(None)
-        self.last_callback = time.monotonic()
-
-    def feed(self, samples: np.ndarray) -> None:
-        self.ring.write(samples)
-        self.callbacks += 1
-        self.last_callback = time.monotonic()
 
 
 async def test_frames_are_20_ms_and_hooks_see_them() -> None:

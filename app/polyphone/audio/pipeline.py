@@ -25,6 +25,7 @@ from .analysis import CallMeters
 from .capture import Capture, MicrophoneTrack
 from .devices import Device, DeviceError
 from .events import AudioStats, DeviceChanged, LogLine
+from .opus import MonoOpusEncoder
 from .playout import Playout
 from .processing import AudioProcessor
 from .watcher import DeviceWatcher
@@ -59,7 +60,8 @@ class AudioPipeline:
         self.processor = AudioProcessor(s.echo_cancellation, s.noise_suppression, s.gain_control)
         self.meters = CallMeters()
         self.capture = Capture(s.input_device)
-        self.source = MicrophoneTrack(self.capture, process=self.processor.process_capture)
+        self.source = MicrophoneTrack(self.capture, process=self.processor.process_capture,
+                                      encoder=MonoOpusEncoder())
         self.sink = Playout(s.output_device, volume=self._clamp(s.volume),
                             min_target_ms=s.min_playout_ms, max_target_ms=s.max_playout_ms)
         self.recorder = None

@@ -224,6 +224,7 @@ class Playout:
         self.callbacks = 0
         self.last_callback = 0.0
         self._scratch: np.ndarray | None = None
+        self._latency: tuple[OpenedStream | None, float] = (None, 0.0)
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio thread
         out = outdata[:, 0]
@@ -273,10 +274,16 @@ class Playout:
 
     @property
     def output_latency_ms(self) -> float:
-        try:
-            return float(self.opened.stream.latency) * 1000 if self.opened else 0.0
-        except Exception:
+        """The device's output latency (read once per stream: it is asked for every frame)."""
+        opened = self.opened
+        if opened is None:
             return 0.0
+        if self._latency[0] is not opened:
+            try:
+                self._latency = (opened, float(opened.stream.latency) * 1000)
+            except Exception:
+                self._latency = (opened, 0.0)
+        return self._latency[1]
 
     # --- AudioSink ---------------------------------------------------------------
 
