@@ -103,7 +103,7 @@ def test_clock_drift_is_compensated_so_the_delay_stays_bounded() -> None:
         late = fills[-1000:]
         assert max(late) < buf.target_ms + 40, ppm
         assert buf.underruns <= 3, ppm
-        assert (buf.drift_ppm > 0) == (ppm > 0), (ppm, buf.drift_ppm)
+        assert (buf.correction_ppm > 0) == (ppm > 0), (ppm, buf.correction_ppm)
 
 
 def test_a_burst_is_drained_to_a_bounded_delay() -> None:

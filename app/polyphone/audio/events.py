@@ -40,7 +40,8 @@ class AudioStats:
     playout_buffer_ms: float = 0.0     # audio waiting to be played now
     playout_target_ms: float = 0.0     # what the adaptive buffer aims for
     concealed_ms: float = 0.0          # lost audio filled in
-    drift_ppm: float = 0.0             # network clock vs sound card clock
+    correction_ppm: float = 0.0        # playout stretch (+) / squeeze (-), smoothed over ~10 s: under a
+                                       # steady clock drift it equals the drift; after a burst, the catch-up
     t: float = field(default_factory=_now)
 
 

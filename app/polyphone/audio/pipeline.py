@@ -205,7 +205,7 @@ class AudioPipeline:
             capture_dropped_ms=self.source.dropped_ms, capture_overruns=self.capture.overruns,
             playout_underruns=b.underruns, playout_buffer_ms=b.fill_ms,
             playout_target_ms=b.target_ms, concealed_ms=b.concealed_ms,
-            drift_ppm=round(b.drift_ppm, 1))
+            correction_ppm=round(b.correction_ppm, 1))
 
     def _input_latency_ms(self) -> float:
         with contextlib.suppress(Exception):

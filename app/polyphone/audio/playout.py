@@ -91,7 +91,7 @@ class PlayoutBuffer:
         self.correction = 0.0        # current stretch (+) / squeeze (-) ratio
         self.smoothed_fill_ms = float(min_target_ms)
         self.corrected_frames = 0    # frames stretched or squeezed
-        self.drift_ppm = 0.0         # smoothed correction: the clocks' disagreement
+        self.correction_ppm = 0.0    # smoothed correction (a steady clock drift shows here)
         self.last_arrival = 0.0
         self._next_pts: int | None = None
         self._last_audio = np.zeros(480, dtype=np.int16)
@@ -174,7 +174,7 @@ class PlayoutBuffer:
             ratio = -max(-MAX_RATE_CHANGE, min(MAX_RATE_CHANGE, 0.0005 * error_ms))
         self.correction = ratio
         self.corrected_frames += ratio != 0.0
-        self.drift_ppm += (ratio * 1e6 - self.drift_ppm) / 500
+        self.correction_ppm += (ratio * 1e6 - self.correction_ppm) / 500
         if ratio == 0.0 or len(audio) < 2:
             return audio
         n_out = max(1, int(round(len(audio) * (1 + ratio))))
