@@ -15,8 +15,11 @@ def frame(value: int = 1000) -> np.ndarray:
 
 def simulate(buf: PlayoutBuffer, seconds: float, *, jitter_ms: float = 0.0, lose: set[int] = (),
              card_ppm: float = 0.0, pause: tuple[float, float] | None = None,
-             seed: int = 1, block_ms: int = 10) -> list[float]:
-    """Frames every 20 ms (plus jitter), a card pulling 10 ms blocks; returns the fill per block."""
+             seed: int = 1, block_ms: int = 10, late: dict[int, float] | None = None,
+             quiet_from: int | None = None) -> list[float]:
+    """Frames every 20 ms (plus jitter), a card pulling 10 ms blocks; returns the fill per block.
+
+    `late`: frame index -> extra delay (s); frames from `quiet_from` on are silent."""
     rng = np.random.default_rng(seed)
     events = []
     n_frames = int(seconds / 0.02)
@@ -26,7 +29,8 @@ def simulate(buf: PlayoutBuffer, seconds: float, *, jitter_ms: float = 0.0, lose
             continue
         if i in lose:
             continue
-        events.append((t_send + abs(rng.normal(0, jitter_ms / 1000)) + 0.005, "frame", i))
+        extra = (late or {}).get(i, 0.0)
+        events.append((t_send + abs(rng.normal(0, jitter_ms / 1000)) + 0.005 + extra, "frame", i))
     block = buf.out_rate * block_ms // 1000
     period = block_ms / 1000 / (1 + card_ppm / 1e6)
     t = period
@@ -42,7 +46,7 @@ def simulate(buf: PlayoutBuffer, seconds: float, *, jitter_ms: float = 0.0, lose
     for t, kind, i in events:
         now[0] = t
         if kind == "frame":
-            buf.push(frame(), i * FRAME, t)
+            buf.push(frame(0 if quiet_from is not None and i >= quiet_from else 1000), i * FRAME, t)
         else:
             buf.pull_into(out)
             fills.append(buf.fill_ms)
@@ -152,3 +156,18 @@ def test_a_single_stall_does_not_raise_the_target_for_long() -> None:
         buf.push(frame(), i * FRAME, arrive)
     assert buf.target_ms < buf.min_target_ms + 5  # an outlier, not jitter
     assert buf.fill_ms <= buf.min_target_ms + 25
+
+
+def test_the_step_a_jitter_spike_leaves_goes_at_the_next_pause() -> None:
+    spike = {100: 0.06, 101: 0.04, 102: 0.02}  # three frames 60/40/20 ms late at t = 2 s
+    talking = PlayoutBuffer()
+    fills = simulate(talking, 12, late=spike)
+    baseline = np.mean(fills[100:190])
+    assert talking.underruns == 1
+    # Speech without a pause: the step stays inside the dead band, untouched (bit for bit) ...
+    assert np.mean(fills[-100:]) - baseline > 10
+    paused = PlayoutBuffer()
+    fills = simulate(paused, 12, late=spike, quiet_from=300)  # the agent stops at t = 6 s
+    # ... and the first pause takes it out: within 2 s the delay is back at its baseline.
+    assert abs(np.mean(fills[800:1000]) - baseline) < 6, (baseline, np.mean(fills[800:1000]))
+    assert paused.underruns == 1

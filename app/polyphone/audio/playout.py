@@ -13,7 +13,8 @@ packet at once), so all timing lives here, in one place:
 - clock drift between the network and the sound card, and any excess after a
   burst, is absorbed by stretching or squeezing frames by at most 0.5 % (far
   above a backlog of `max_target_ms`, the excess is dropped at once), so the
-  delay stays bounded for hours;
+  delay stays bounded for hours; a small excess (what an under-run or a
+  jitter spike leaves) is cut out of the next pause;
 - volume and under-runs counted.
 
 The PortAudio callback only copies from the ring and scales in place.
@@ -40,6 +41,7 @@ MAX_CONCEAL_MS = 120
 MAX_RATE_CHANGE = 0.005   # 0.5 %: 9 cents of pitch at most, 18 s an hour of drift
 SQUEEZE_ABOVE_MS = 20     # dead band: squeeze only this far above the target (or 50 %) ...
 STRETCH_BELOW_MS = 12     # ... and stretch only this far below it
+TRIM_PAUSE_ABOVE_MS = 5   # a silent frame is shortened by the excess once the fill is this far over
 QUIET_PEAK = 330          # a frame whose peak is under -40 dBFS counts as silence
 
 
@@ -164,12 +166,16 @@ class PlayoutBuffer:
         error_ms = self.smoothed_fill_ms - self.target_ms
         ratio = 0.0
         too_full = error_ms > max(SQUEEZE_ABOVE_MS, 0.5 * self.target_ms)
-        if too_full and self.primed and int(np.abs(audio).max(initial=0)) < QUIET_PEAK:
-            # A silent frame can go whole: nobody hears a pause 20 ms shorter.
+        if error_ms > TRIM_PAUSE_ABOVE_MS and self.primed \
+                and int(np.abs(audio).max(initial=0)) < QUIET_PEAK:
+            # A pause can be shortened by the excess (up to the whole frame): nobody hears
+            # a pause 20 ms shorter, and the step an under-run or a jitter spike left goes
+            # at the next pause instead of staying inside the dead band for good.
             frame_ms = len(audio) * 1000 / SAMPLE_RATE
-            self.dropped_ms += frame_ms
-            self.smoothed_fill_ms -= frame_ms
-            return audio[:0]
+            cut_ms = min(error_ms, frame_ms)
+            self.dropped_ms += cut_ms
+            self.smoothed_fill_ms -= cut_ms
+            return audio[int(round(len(audio) * cut_ms / frame_ms)):]
         if too_full or error_ms < -STRETCH_BELOW_MS:
             ratio = -max(-MAX_RATE_CHANGE, min(MAX_RATE_CHANGE, 0.0005 * error_ms))
         self.correction = ratio
