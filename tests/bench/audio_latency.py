@@ -778,6 +778,17 @@ def analyse(schedule: Schedule, mic: TimedRecorder, spk: TimedRecorder,
                 recovered=recovery is not None, watched_s=r1(later[-1][0] - t_drop),
                 clicks_missing=missing_after,
                 after_ms=[r1(1000 * lat) for _, lat in later])
+            # Which leg holds the excess: mic -> gateway's sender, or gateway -> speaker.
+            legs: dict[str, list[float]] = {"up_before": [], "down_before": [], "up_after": [],
+                                            "down_after": []}
+            for m, phase, lat, s in rows:
+                g = [t for t in at_gateway if s is not None and m < t < s]
+                if phase == "loss" and g:
+                    when = "before" if s < t_drop else "after"
+                    legs[f"up_{when}"].append(g[0] - m)
+                    legs[f"down_{when}"].append(s - g[0])
+            out["loss"]["legs_median_ms"] = {k: r1(1000 * statistics.median(v)) if v else None
+                                             for k, v in legs.items()}
     return out
 
 
