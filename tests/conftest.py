@@ -13,4 +13,4 @@ for path in (str(TESTS), str(ROOT / "app")):
         sys.path.insert(0, path)
 
 # Test services are session fixtures in tests/helpers, registered here.
-pytest_plugins = ["helpers.sound_server"]
+pytest_plugins = ["helpers.sound_server", "helpers.keyring_daemon"]

@@ -12,20 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import keyring_daemon, xvfb
+from helpers import xvfb
 from helpers.app_run import CHECKS, app_env, self_test_lines
 from polyphone import APP_NAME, __version__
 
 pytestmark = [pytest.mark.frozen, pytest.mark.timeout(1000)]  # the first test waits for the build
-
-
-@pytest.fixture(scope="module")
-def keyring_env(tmp_path_factory):
-    if not keyring_daemon.available():
-        pytest.skip("dbus-daemon / gnome-keyring-daemon are not installed (build/setup.sh --test)")
-    service = keyring_daemon.start(tmp_path_factory.mktemp("frozen-keyring"))
-    yield service.env
-    service.stop()
 
 
 def run(exe: Path, *args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:

@@ -3,6 +3,9 @@
 `start(tmp_dir, unlock=True)` returns a `SecretService` whose `env` points
 `keyring` (in this process after `activate()`, or in a child process) at it.
 Needs the Debian packages `dbus` and `gnome-keyring` (build/setup.sh --test).
+
+The module fixture `keyring_env` (registered in tests/conftest.py) is an unlocked
+keyring's environment for child processes, one per test module.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 BUS_NAME = "org.freedesktop.secrets"
 
@@ -89,3 +94,13 @@ def start(tmp_dir: Path, *, unlock: bool = True, timeout: float = 10.0) -> Secre
     service.env = {k: env[k] for k in ("DBUS_SESSION_BUS_ADDRESS", "HOME", "XDG_RUNTIME_DIR",
                                        "XDG_DATA_HOME", "XDG_CONFIG_HOME")}
     return service
+
+
+@pytest.fixture(scope="module")
+def keyring_env(tmp_path_factory):
+    """The environment of an unlocked private keyring, for the processes a test starts."""
+    if not available():
+        pytest.skip("dbus-daemon / gnome-keyring-daemon are not installed (build/setup.sh --test)")
+    service = start(tmp_path_factory.mktemp("keyring"))
+    yield service.env
+    service.stop()

@@ -10,9 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from helpers import keyring_daemon
 from helpers.app_run import CHECKS, app_env, self_test_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,15 +19,6 @@ SELF_TEST = [sys.executable, "-m", "polyphone", "--self-test"]
 def run_self_test(env: dict[str, str]) -> subprocess.CompletedProcess:
     env = dict(env, PYTHONPATH=str(ROOT / "app"))
     return subprocess.run(SELF_TEST, env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
-
-
-@pytest.fixture(scope="module")
-def keyring_env(tmp_path_factory):
-    if not keyring_daemon.available():
-        pytest.skip("dbus-daemon / gnome-keyring-daemon are not installed (build/setup.sh --test)")
-    service = keyring_daemon.start(tmp_path_factory.mktemp("self-test-keyring"))
-    yield service.env
-    service.stop()
 
 
 def test_every_check_passes_with_real_parts(sound_server, keyring_env, tmp_path) -> None:
