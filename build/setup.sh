@@ -26,8 +26,8 @@ for arg in "$@"; do
   case "$arg" in
     --test) MODE="test" ;;
     -v | --verbose) VERBOSE=1 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
-    *) die "unknown argument '$arg' (try --help)" ;;
+    -h | --help) show_help ;;
+    *) bad_arg "$arg" ;;
   esac
 done
 
