@@ -25,6 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from . import protocol
+from .paths import private_dir
 
 REGIONS = ("us-1", "uk-1", "euw-1")
 LOCAL = "local"       # the embedded local gateway
@@ -168,7 +169,7 @@ class ProfileStore:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write `text` to `path` readable by the user only, all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import config
 from .errors import UserFacingError
+from .paths import private_dir
 
 SCHEMA_VERSION = 1
 FILE_NAME = "history.sqlite3"
@@ -96,7 +97,7 @@ class History:
     def open(self) -> None:
         if self._db is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent)
         try:
             self._db = self._connect_and_migrate()
         except sqlite3.DatabaseError as exc:
@@ -110,7 +111,7 @@ class History:
         db = sqlite3.connect(self.path, timeout=2.0)
         try:
             db.row_factory = sqlite3.Row
-            if new:
+            if new or self.path.stat().st_mode & 0o077:  # made by us, or opened up by hand
                 with contextlib.suppress(OSError):
                     os.chmod(self.path, 0o600)
             check = db.execute("PRAGMA quick_check").fetchone()[0]

@@ -21,6 +21,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from ..aio import cancel_and_wait
+from ..paths import open_private
 
 SAMPLE_RATE = 48_000
 FRAME_MS = 20
@@ -208,7 +209,8 @@ class WavSink(FrameConsumer):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = Path(path)
-        self._wav = wave.open(str(self.path), "wb")
+        self._file = open_private(self.path)  # readable by the user only
+        self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(SAMPLE_RATE)
@@ -225,3 +227,4 @@ class WavSink(FrameConsumer):
         if self._wav is not None:
             self._wav.close()
             self._wav = None  # type: ignore[assignment]
+            self._file.close()  # wave leaves a file it was handed open

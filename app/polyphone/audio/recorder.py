@@ -30,6 +30,8 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
+from ..paths import open_private
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
@@ -85,7 +87,7 @@ class CallRecorder:
         self._flushed = 0                                 # ... of which the header knows
         self._file: BinaryIO | None = None
         try:
-            self._file = open(self.path, "wb")
+            self._file = open_private(self.path)  # readable by the user only
             self._file.write(_wav_header(0, sample_rate))
             self._file.flush()
             self.recording = True
