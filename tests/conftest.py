@@ -12,5 +12,6 @@ for path in (str(TESTS), str(ROOT / "app")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-# Test services are session fixtures in tests/helpers, registered here.
-pytest_plugins = ["helpers.sound_server", "helpers.keyring_daemon"]
+# Test services are session fixtures in tests/helpers, registered here; leak_scan fails the
+# session if a test token turns up in anything the tests wrote.
+pytest_plugins = ["helpers.sound_server", "helpers.keyring_daemon", "helpers.leak_scan"]

@@ -1,0 +1,353 @@
+"""Security with real parts: TLS verification, ws:// only to loopback, loopback binding,
+private files, and no token in any process's argv.
+
+- A real wss:// server (a TLS websocket front for the real local gateway) with a
+  certificate from a private CA made here: `polyphone call` refuses it without the
+  CA and calls through it with `--ca-file`.
+- ws:// to this machine's own non-loopback address is refused before any connection.
+- The local gateway (class, `polyphone gateway`) listens on loopback unless told otherwise.
+- Profiles, settings, history and recordings are 0600 in 0700 folders under umask 022.
+- `polyphone token set` takes no token argument; the processes Polyphone starts during a
+  call with real devices (pactl) never get the token in argv (seen by an audit hook).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import re
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+from helpers import leak_scan
+from polyphone import protocol
+from polyphone.config import CUSTOM, Profile, ProfileStore, Settings, SettingsStore
+from polyphone.engine import ice
+from polyphone.history import CallRecord, History
+from polyphone.localgw import LocalGateway
+
+pytestmark = pytest.mark.integration
+TOKEN = "security-token-5e1d7c"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def polyphone(*args: str, tmp: Path, env: dict | None = None, token: str | None = TOKEN,
+                    timeout: float = 60, prelude: str = "") -> tuple[int, str, str]:
+    """`python -m polyphone ARGS` (after `prelude`, Python code run first in that process)."""
+    env = dict(env or os.environ, POLYPHONE_CONFIG_DIR=str(tmp / "config"),
+               POLYPHONE_DATA_DIR=str(tmp / "data"),
+               PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
+    env.pop("POLYPHONE_TOKEN", None)
+    if token is not None:
+        env["POLYPHONE_TOKEN"] = token
+    code = f"{prelude}\nimport sys\nfrom polyphone.__main__ import main\nsys.exit(main())"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode, out.decode(), err.decode()
+
+
+# --- TLS: a private CA and a wss:// front for the real local gateway ---------------------
+
+
+def make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate, server key) for 127.0.0.1 and localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Polyphone test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                         critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@contextlib.asynccontextmanager
+async def wss_front(gateway: LocalGateway, cert: Path, key: Path):
+    """A wss:// server on 127.0.0.1 relaying every frame to and from the gateway's ws:// URL.
+
+    It also answers `GET /api/v1/ice-servers` itself (one STUN server), over the same TLS.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    accepted: list[str] = []
+
+    def process_request(conn, request):
+        if request.path.startswith(protocol.ICE_SERVERS_PATH):
+            return conn.respond(200, json.dumps({"iceServers": [{"urls": "stun:127.0.0.1:9"}]}))
+        return None
+
+    async def relay(client) -> None:
+        accepted.append(client.request.path)
+        async with connect(gateway.url) as upstream:
+            async def pump(src, dst) -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    async for frame in src:
+                        await dst.send(frame)
+            tasks = [asyncio.ensure_future(pump(client, upstream)),
+                     asyncio.ensure_future(pump(upstream, client))]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+
+    async with serve(relay, "127.0.0.1", 0, ssl=ctx, process_request=process_request) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield f"wss://127.0.0.1:{port}{protocol.SIGNAL_PATH}", accepted
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    pytest.importorskip("cryptography")
+    return make_ca_and_server_cert(tmp_path)
+
+
+async def test_a_self_signed_wss_gateway_is_refused_unless_its_ca_is_given(
+        gateway_factory, tls_files, tmp_path) -> None:
+    ca, cert, key = tls_files
+    gw = await gateway_factory(tokens=[TOKEN])
+    async with wss_front(gw, cert, key) as (url, accepted):
+        rc, out, err = await polyphone("call", "--url", url, "--mode", "echo", "--json",
+                                       "--no-ice-fetch", "--duration", "0.5", tmp=tmp_path)
+        assert rc == 4, err
+        report = json.loads(out)
+        assert "certificate" in report["error"]["message"] and "could not be verified" in err
+        assert "CA" in report["error"]["action"]
+        assert accepted == [] and gw.frames_received == 0  # no offer, no token, went out
+
+        rc, out, err = await polyphone("call", "--url", url, "--mode", "echo", "--json",
+                                       "--no-ice-fetch", "--duration", "0.5",
+                                       "--ca-file", str(ca), tmp=tmp_path)
+        assert rc == 0, err
+        assert json.loads(out)["result"] == "ended" and accepted == [protocol.SIGNAL_PATH]
+    assert TOKEN not in out + err
+
+
+async def test_the_ice_server_fetch_checks_the_certificate_too(gateway_factory, tls_files) -> None:
+    ca, cert, key = tls_files
+    gw = await gateway_factory(tokens=[TOKEN])
+    async with wss_front(gw, cert, key) as (url, _):
+        servers, why = await ice.fetch_gateway_servers(url, TOKEN, timeout=5)
+        assert servers is None and "CERTIFICATE_VERIFY_FAILED" in why.upper().replace(" ", "_")
+        assert TOKEN not in why
+        servers, why = await ice.fetch_gateway_servers(url, TOKEN, timeout=5, ca_file=str(ca))
+        assert why == "" and [list(s.urls) for s in servers] == [["stun:127.0.0.1:9"]]
+
+
+# --- ws:// only to loopback, and the gateway's own binding ------------------------------
+
+
+def non_loopback_address() -> str | None:
+    """An IPv4 address of this machine that is not loopback (none in a bare namespace)."""
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
+                             timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for addr in re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
+        if not ipaddress.ip_address(addr).is_loopback:
+            return addr
+    return None
+
+
+async def test_ws_to_a_non_loopback_address_is_refused_before_connecting(tmp_path) -> None:
+    addr = non_loopback_address()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    connections = 0
+
+    def count(reader, writer) -> None:
+        nonlocal connections
+        connections += 1
+        writer.close()
+
+    server = await asyncio.start_server(count, addr, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        rc, out, err = await polyphone("call", "--url", f"ws://{addr}:{port}{protocol.SIGNAL_PATH}",
+                                       "--json", tmp=tmp_path)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert rc == 2, err
+    assert "Refusing an unencrypted ws://" in err and "wss://" in err
+    assert json.loads(out)["error"]["kind"] == "config"
+    assert connections == 0
+
+
+async def test_the_local_gateway_listens_on_loopback_by_default() -> None:
+    gateway = LocalGateway(tokens=[TOKEN])
+    await gateway.start()
+    try:
+        hosts = {sock.getsockname()[0] for sock in gateway._server.sockets}
+        assert hosts and all(ipaddress.ip_address(h).is_loopback for h in hosts), hosts
+        assert gateway.url.startswith("ws://127.0.0.1:")
+    finally:
+        await gateway.stop()
+
+
+async def test_polyphone_gateway_binds_loopback_unless_told(tmp_path) -> None:
+    env = dict(os.environ, POLYPHONE_GATEWAY_TOKENS=TOKEN)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "polyphone", "gateway", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        match = re.fullmatch(r"listening ws://127\.0\.0\.1:(\d+)/api/v1/webrtc/signal\n", line)
+        assert match, line
+        port = int(match.group(1))
+        addr = non_loopback_address()
+        if addr is not None:  # not reachable from this machine's other address
+            with pytest.raises(OSError):
+                socket.create_connection((addr, port), timeout=2).close()
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert b"not loopback" not in err and TOKEN.encode() not in err
+
+
+# --- files readable by the user only ------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_config_history_and_recordings_are_private(tmp_path, umask_022) -> None:
+    from polyphone.audio.files import WavSink
+    from polyphone.audio.recorder import CallRecorder
+
+    cfg = tmp_path / "new" / "config"
+    ProfileStore(cfg / "profiles.toml").save([Profile(name="P", region=CUSTOM, url="wss://x/y")])
+    SettingsStore(cfg / "settings.toml").save(Settings())
+    history = History(tmp_path / "new" / "data" / "history.sqlite3")
+    history.add(CallRecord(started_at=1.0, profile="P", result="ended"))
+    history.close()
+    rec_dir = tmp_path / "new" / "data" / "recordings"
+    rec_dir.mkdir(mode=0o700)
+    recorder = CallRecorder(rec_dir / "call.wav")
+    recorder.close()
+    sink = WavSink(rec_dir / "reply.wav")
+    sink.close()
+    for f in (cfg / "profiles.toml", cfg / "settings.toml", history.path, rec_dir / "call.wav",
+              rec_dir / "reply.wav"):
+        assert mode(f) == 0o600, (f, oct(mode(f)))
+    for d in (tmp_path / "new", cfg, history.path.parent):
+        assert mode(d) == 0o700, (d, oct(mode(d)))
+
+
+def test_existing_files_are_tightened_and_keep_their_content(tmp_path, umask_022) -> None:
+    from polyphone.audio.recorder import CallRecorder
+
+    db = tmp_path / "history.sqlite3"
+    history = History(db)
+    history.add(CallRecord(started_at=2.0, profile="Kept", result="ended"))
+    history.close()
+    os.chmod(db, 0o644)
+    history = History(db)
+    assert [r.profile for r in history.list()] == ["Kept"]
+    history.close()
+    assert mode(db) == 0o600
+    old = tmp_path / "old.wav"
+    old.write_bytes(b"x" * 10)
+    os.chmod(old, 0o644)
+    CallRecorder(old).close()  # a new recording over an old file of the same name
+    assert mode(old) == 0o600
+
+
+# --- no secret in argv ---------------------------------------------------------------------
+
+
+async def test_token_set_takes_no_token_argument(tmp_path) -> None:
+    rc, _, err = await polyphone("token", "set", "--profile", "P", TOKEN, tmp=tmp_path, token=None)
+    assert rc == 2 and "unrecognized arguments" in err
+    rc, out, _ = await polyphone("token", "--help", tmp=tmp_path, token=None)
+    assert rc == 0 and "--token" not in out
+
+
+AUDIT = """
+import json, os, sys
+_log = open(os.environ["ARGV_LOG"], "a")
+def _hook(event, args):
+    if event in ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system"):
+        argv = args[1] if event != "os.system" else args[0]
+        _log.write(json.dumps([event, [os.fsdecode(a) if isinstance(a, (str, bytes)) else str(a)
+                                       for a in (argv if isinstance(argv, (list, tuple)) else [argv])]])
+                   + "\\n")
+        _log.flush()
+sys.addaudithook(_hook)
+"""
+
+
+async def test_no_process_polyphone_starts_gets_the_token_in_argv(sound_server, gateway_factory,
+                                                                   tmp_path) -> None:
+    token = leak_scan.canary("argv")
+    gw = await gateway_factory(tokens=[token])
+    log = tmp_path / "argv.jsonl"
+    env = dict(sound_server.child_env(), ARGV_LOG=str(log))
+    rc, out, err = await polyphone(
+        "call", "--url", gw.url, "--mode", "echo", "--input", "default", "--output", "default",
+        "--duration", "1", "--json", "-v", tmp=tmp_path, env=env, token=token, prelude=AUDIT)
+    assert rc == 0, err[-3000:]
+    started = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any("pactl" in " ".join(argv) for _, argv in started), started  # not vacuous
+    for _, argv in started:
+        assert not any(token in a for a in argv), argv
+    # and nothing a user sees carries it
+    assert token not in out + err
