@@ -209,6 +209,10 @@ class SignalingClient:
         except ProtocolError as exc:
             self.on_log("warning", f"ignored a malformed message from the gateway: {exc.reason}")
             return
+        if isinstance(msg, protocol.Answer):
+            # The gateway holds a session from now on: a drop before the call has applied the
+            # answer (it does so asynchronously) must be resumed too, not end the call.
+            self.resumable = True
         self.on_message(msg)
 
     async def _resume(self) -> bool:
