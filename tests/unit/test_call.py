@@ -297,6 +297,17 @@ async def test_media_watchdog_reports_a_stall() -> None:
     await task
 
 
+async def test_media_that_never_returns_fails_the_call_with_call_again() -> None:
+    h = Harness(Timeouts(media_stall=0.1, media_lost=0.4))
+    task = await h.start()
+    await h.connect()
+    result = await asyncio.wait_for(task, 3)
+    assert [type(e) for e in h.events if isinstance(e, MediaStalled)] == [MediaStalled]
+    assert result.error is not None and result.error.kind is ErrorKind.TIMEOUT
+    assert "did not return within 0.4 s" in result.error.message
+    assert "call again" in result.error.action
+
+
 async def test_the_token_appears_in_no_event() -> None:
     h = Harness()
     task = await h.start()

@@ -204,11 +204,21 @@ class MemorySink(FrameConsumer):
 
 
 class WavSink(FrameConsumer):
-    """Writes the remote audio to a mono 48 kHz WAV as it arrives."""
+    """Writes the remote audio to a mono 48 kHz WAV as it arrives, on the sender's timeline.
+
+    A frame whose pts (RTP time) skips ahead -- packets lost on the way -- gets the
+    missing time written as silence first, so the words keep their places, as they do
+    through the playout buffer a listener hears. A skip longer than `MAX_GAP_S` is a
+    restart of the sender's clock, not a loss, and is not filled.
+    """
+
+    MAX_GAP_S = 5.0
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = Path(path)
+        self._next_pts: int | None = None
+        self.filled_samples = 0
         self._file = open_private(self.path)  # readable by the user only
         self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
@@ -217,6 +227,12 @@ class WavSink(FrameConsumer):
 
     def on_frame(self, frame: AudioFrame) -> None:
         mono = frame_to_mono(frame)
+        if frame.pts is not None and frame.sample_rate == SAMPLE_RATE:
+            gap = frame.pts - self._next_pts if self._next_pts is not None else 0
+            if 0 < gap <= self.MAX_GAP_S * SAMPLE_RATE:
+                self._wav.writeframes(bytes(2 * gap))
+                self.filled_samples += gap
+            self._next_pts = frame.pts + len(mono)
         if frame.sample_rate != SAMPLE_RATE:
             n_out = int(len(mono) * SAMPLE_RATE / frame.sample_rate)
             mono = np.interp(np.linspace(0, len(mono) - 1, n_out), np.arange(len(mono)),

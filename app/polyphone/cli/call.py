@@ -81,6 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="don't ask the gateway for ICE servers")
     p.add_argument("--connect-timeout", type=float, default=30.0, metavar="S")
     p.add_argument("--answer-timeout", type=float, default=15.0, metavar="S")
+    p.add_argument("--media-lost", type=float, default=Timeouts.media_lost, metavar="S",
+                   help="end the call when no audio has come for this long (default %(default)g)")
     p.add_argument("--demo", action="store_true",
                    help="call the embedded demo agent with a bundled prompt and record its reply")
     p.add_argument("-v", "--verbose", action="store_true", help="print the event log")
@@ -146,9 +148,9 @@ def _resolve_token(profile_name: str | None) -> str:
 
 
 def _timeouts(args: argparse.Namespace) -> Timeouts:
-    if args.connect_timeout <= 0 or args.answer_timeout <= 0:
+    if args.connect_timeout <= 0 or args.answer_timeout <= 0 or args.media_lost <= 0:
         raise UsageError("timeouts must be positive")
-    return Timeouts(connect=args.connect_timeout, answer=args.answer_timeout)
+    return Timeouts(connect=args.connect_timeout, answer=args.answer_timeout, media_lost=args.media_lost)
 
 
 async def _request(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> CallRequest:

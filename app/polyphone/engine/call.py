@@ -386,7 +386,7 @@ class Call:
     async def _watchdog(self) -> None:
         limit = self.request.timeouts.media_stall
         while self.state is CallState.CONNECTED:
-            await asyncio.sleep(min(0.25, limit / 4))
+            await asyncio.sleep(min(0.2, limit / 4))
             tap, now = self.tap, time.monotonic()
             if tap is not None and tap.first_at is not None and \
                     self.result.timings_ms["first_audio"] is None:
@@ -395,8 +395,16 @@ class Call:
             assert last is not None
             if self._stalled_since is None and now - last >= limit:
                 self._stalled_since = last
-                self._log("warning", "audio", f"no audio from the gateway for {now - last:.1f} s")
+                self._log("warning", "audio", f"media lost: no audio from the gateway for "
+                                              f"{now - last:.1f} s; waiting up to "
+                                              f"{self.request.timeouts.media_lost:g} s for it to return")
                 self._emit(MediaStalled(now - last))
+            elif self._stalled_since is not None and now - last >= self.request.timeouts.media_lost:
+                self._fail(ErrorKind.TIMEOUT,
+                           f"The audio from the agent stopped and did not return within "
+                           f"{self.request.timeouts.media_lost:g} s.",
+                           "Check your network connection, then call again.")
+                return
             elif self._stalled_since is not None and now - last < limit:
                 gap = last - self._stalled_since
                 self._stalled_since = None

@@ -15,7 +15,8 @@ class Timeouts:
     connect: float = 30.0          # start -> CONNECTED, overall
     answer: float = 15.0           # offer sent -> answer
     disconnect_grace: float = 5.0  # peer `disconnected` -> give up
-    media_stall: float = 3.0       # no RTP for this long -> MediaStalled
+    media_stall: float = 2.0       # no RTP for this long -> MediaStalled ("media lost"), said < 3 s
+    media_lost: float = 15.0       # no RTP for this long -> the call fails (a Wi-Fi drop of ~10 s survives)
     close_send: float = 1.0        # best effort `close` at teardown
 
 

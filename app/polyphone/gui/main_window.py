@@ -151,7 +151,8 @@ class MainWindow(QMainWindow):
         b.stats_sampled.connect(self.call_panel.add_stats)
         b.turn_latency.connect(self.call_panel.add_turn)
         b.audio_stats.connect(self.call_panel.set_audio_stats)
-        b.media_stalled.connect(lambda s: bar.reason.setText(f"No audio from the agent for {s:.0f} s…"))
+        b.media_stalled.connect(lambda s: bar.reason.setText(
+            f"Media lost: no audio from the agent for {s:.0f} s. Waiting for it to return…"))
         b.media_resumed.connect(lambda _gap: bar.reason.setText(""))
         b.call_error.connect(lambda e: self.banner.show_error(errors.explain(e), e.detail))
         b.log_line.connect(self.event_log.add)

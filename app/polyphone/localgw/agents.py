@@ -24,7 +24,7 @@ from av import AudioFrame
 
 from ..aio import cancel_and_wait
 from ..audio.analysis import VoiceActivity, level_dbfs
-from ..audio.files import FRAME_SAMPLES, SAMPLE_RATE, PacedSource, frame_to_mono, read_wav
+from ..audio.files import FRAME_SAMPLES, SAMPLE_RATE, PacedSource, frame_to_mono, make_frame, read_wav
 from ..paths import resource
 from .turns import TurnTaker
 
@@ -141,11 +141,26 @@ class ListeningAgent:
 
 
 class EchoAgent(ListeningAgent):
+    """Says back what it hears, on the caller's timeline: audio lost on the way in is
+    replaced by as much silence (up to MAX_FILL_S), as a gateway's loss concealment
+    would, so the echo's words keep their places."""
+
+    MAX_FILL_S = 1.0
+
     def __init__(self) -> None:
         super().__init__()
         self.output = EchoTrack()
+        self._next_pts: int | None = None
+        self.filled_frames = 0
 
     def hear(self, frame: AudioFrame) -> None:
+        if frame.pts is not None and frame.sample_rate == SAMPLE_RATE:
+            gap = frame.pts - self._next_pts if self._next_pts is not None else 0
+            if 0 < gap <= self.MAX_FILL_S * SAMPLE_RATE:
+                for _ in range(round(gap / FRAME_SAMPLES)):
+                    self.output.put(make_frame(np.zeros(FRAME_SAMPLES, np.int16), 0))
+                    self.filled_frames += 1
+            self._next_pts = frame.pts + frame.samples
         self.output.put(frame)
 
     def ended(self) -> None:

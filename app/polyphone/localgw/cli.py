@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..protocol import ErrorCode
 from .agents import AGENT_KINDS
+from .impair import Impairment
 from .server import Faults, LocalGateway
 
 TOKENS_ENV = "POLYPHONE_GATEWAY_TOKENS"
@@ -54,8 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="send close S seconds after the answer")
     faults.add_argument("--candidates-before-answer", action="store_true",
                         help="send ICE candidates before the answer")
+    faults.add_argument("--impair", type=_impairment, default=None, metavar="SPEC",
+                        help="impair the media both ways, like netem: loss=5%%,delay=200ms,jitter=30ms")
     faults.add_argument("--drop-packet-after", type=float, default=None, metavar="S",
                         help="drop one outbound RTP audio packet S seconds after the answer")
+
+
+def _impairment(text: str) -> Impairment:
+    try:
+        return Impairment.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def read_tokens(tokens_file: Path | None) -> list[str]:
@@ -93,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         drop_socket_after=args.drop_socket_after, error_code=args.error_code,
         malformed_frames=args.malformed_frames, close_after=args.close_after,
         candidates_before_answer=args.candidates_before_answer,
-        drop_packet_after=args.drop_packet_after,
+        drop_packet_after=args.drop_packet_after, impair=args.impair,
     )
     gateway = LocalGateway(host=args.host, port=args.port, tokens=tokens, agent=args.agent,
                            faults=faults, think_ms=args.think_ms)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from aiortc.rtp import is_rtcp
 
+from .impair import Impairment
+
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
 
@@ -28,6 +30,7 @@ class Faults:
     close_after: float | None = None        # send `close` N s after the answer, then end the session
     candidates_before_answer: bool = False  # send the ice-candidate frames before the answer
     drop_packet_after: float | None = None  # drop one outbound RTP audio packet N s after the answer
+    impair: Impairment | None = None        # loss/delay/jitter on the media sockets, both ways
 
 
 def malformed_frame_texts(session_id: str) -> list[str]:

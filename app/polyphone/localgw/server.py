@@ -30,6 +30,7 @@ from .. import protocol
 from ..protocol import Answer, Close, ErrorCode, IceCandidate, Offer, ProtocolError
 from .agents import AGENT_KINDS, agent_kind_for
 from .faults import Faults, drop_next_rtp_packet, malformed_frame_texts
+from .impair import impair_peer
 from .session import BadCandidate, BridgeFailure, Session, candidate_key, open_peer, sdp_candidates
 
 SEND_TIMEOUT = 5.0
@@ -313,6 +314,9 @@ class LocalGateway:
             return await self._error(ws, sid_in, ErrorCode.MEDIA_BRIDGE_FAILURE, str(exc))
         finally:
             self._pending -= 1
+        if self.faults.impair is not None and self.faults.impair.active:
+            impair_peer(peer, self.faults.impair)
+            self.log.info("session %s: media impaired (%s)", sid, self.faults.impair)
         session = Session(
             id=sid, peer=peer, agent=agent, agent_kind=kind, mode=offer.mode, ws=ws, sinks=sinks,
             offer_candidates=frozenset(candidate_key(c.candidate) for c in sdp_candidates(offer.sdp)),
