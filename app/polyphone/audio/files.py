@@ -89,6 +89,7 @@ class PacedSource(MediaStreamTrack):
     """Plays int16 samples in 20 ms frames paced in real time; then silence (or a loop)."""
 
     kind = "audio"
+    LATE_S = 0.02  # a frame asked for a whole frame late missed its deadline
 
     def __init__(self, samples: np.ndarray | None = None, *, loop: bool = False) -> None:
         super().__init__()
@@ -99,6 +100,8 @@ class PacedSource(MediaStreamTrack):
         self._start: float | None = None
         self.frames_sent = 0
         self.started_at: float | None = None  # monotonic time of the first frame
+        self.late_frames = 0      # frames handed over more than LATE_S after they were due
+        self.max_late_s = 0.0
 
     def _next_chunk(self) -> np.ndarray:
         chunk = self._pcm[self._pos:self._pos + FRAME_SAMPLES]
@@ -126,7 +129,11 @@ class PacedSource(MediaStreamTrack):
             due = self._start + self._pts / SAMPLE_RATE
             if due > now:
                 await asyncio.sleep(due - now)
-            elif now - due > 0.2:  # fell far behind (suspended loop): re-anchor, don't burst
+                now = time.monotonic()
+            late = now - due  # > 0: asked for late, or woken late (a busy loop); deadline figures
+            self.max_late_s = max(self.max_late_s, late)
+            self.late_frames += late > self.LATE_S
+            if late > 0.2:  # fell far behind (suspended loop): re-anchor, don't burst
                 self._start = now - self._pts / SAMPLE_RATE
         frame = make_frame(self._next_chunk(), self._pts)
         self._pts += FRAME_SAMPLES

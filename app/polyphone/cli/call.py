@@ -3,6 +3,7 @@
 Exit codes (a contract): 0 connected and ended normally; 2 usage or
 configuration; 3 the gateway sent an error (prints `CODE: explanation`);
 4 network, ICE or protocol failure; 5 timeout; 6 keyring; 1 internal.
+With --concurrency N, the highest code of the N calls (0 only when all ended normally).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-processing", action="store_true",
                    help="with devices: echo cancellation, noise suppression and gain control off")
     p.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
+    p.add_argument("--concurrency", type=int, default=1, metavar="N",
+                   help="make N calls at once (load-testing an agent; files only, not devices)")
     p.add_argument("--ca-file", help="extra CA certificate for a private wss:// gateway")
     p.add_argument("--no-ice-fetch", action="store_true",
                    help="don't ask the gateway for ICE servers")
@@ -195,8 +198,14 @@ async def _main(args: argparse.Namespace) -> int:
         raise UsageError(f"--play: no such file {args.play!r}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be 1 or more")
+    if args.concurrency > 1 and (args.input or args.output):
+        raise UsageError("--concurrency plays files, not sound devices; drop --input/--output")
     async with contextlib.AsyncExitStack() as stack:
         request = await _request(args, stack)
+        if args.concurrency > 1:
+            return await _many(request, args)
         show = _printer(args)
         audio: dict = {"turn_latencies_ms": [], "stats": None}
         connected = asyncio.Event()
@@ -302,6 +311,53 @@ def _exit_code(result: CallResult) -> int:
     return 0 if result.connected else 4
 
 
+async def _many(request: CallRequest, args: argparse.Namespace) -> int:
+    from .load import run_many
+
+    print(f"[load] {args.concurrency} calls at once", file=sys.stderr, flush=True)
+    calls, figures = await run_many(args.concurrency, lambda _i: request, args, _end_when_due)
+    codes = [_exit_code(c["result"]) for c in calls]
+    lag = figures["loop_lag_ms"]
+    print(f"[load] {figures['connected']}/{figures['calls']} connected; "
+          f"failures {figures['failures'] or 'none'}; "
+          f"set-up median {figures['setup_ms']['median']} ms; late frames sent "
+          f"{figures['send_late_share']:.2%}, received gaps {figures['receive_gap_share']:.2%}; "
+          f"loop lag p99 {lag['p99']} ms — deadlines {'met' if figures['deadlines_met'] else 'MISSED'}",
+          file=sys.stderr, flush=True)
+    if args.json:
+        entries = []
+        for c, code in zip(calls, codes):
+            entry = _result_json(c["result"], code, {"turn_latencies_ms": [], "stats": None})
+            entry.update(call=c["call"], recording=c["recording"], send=c["send"], receive=c["receive"])
+            entries.append(entry)
+        print(json.dumps({"concurrency": args.concurrency, "aggregate": figures, "calls": entries}),
+              flush=True)
+    return max(codes)
+
+
+def _result_json(result: CallResult, code: int, audio: dict) -> dict:
+    err: CallError | None = result.error
+    stats = None
+    if result.stats is not None:
+        stats = {k: v for k, v in asdict(result.stats).items() if k != "t"}
+    return {
+        "result": "ended" if code == 0 else "failed",
+        "exit_code": code,
+        "sessionId": result.session_id or None,
+        "callSid": result.call_sid,
+        "error": None if err is None else {
+            "code": err.code or err.kind.value, "kind": err.kind.value,
+            "message": err.message, "action": err.action, "detail": err.detail},
+        "reason": result.reason,
+        "duration_s": result.duration_s,
+        "reconnects": result.reconnects,
+        "timings_ms": result.timings_ms,
+        "stats": stats,
+        "turn_latencies_ms": audio["turn_latencies_ms"],
+        "audio": audio["stats"],
+    }
+
+
 def _report(result: CallResult, args: argparse.Namespace, audio: dict) -> int:
     code = _exit_code(result)
     err: CallError | None = result.error
@@ -313,23 +369,5 @@ def _report(result: CallResult, args: argparse.Namespace, audio: dict) -> int:
     else:
         print(f"[call] ended after {result.duration_s:.1f} s — {result.reason}", file=sys.stderr)
     if args.json:
-        stats = None
-        if result.stats is not None:
-            stats = {k: v for k, v in asdict(result.stats).items() if k != "t"}
-        print(json.dumps({
-            "result": "ended" if code == 0 else "failed",
-            "exit_code": code,
-            "sessionId": result.session_id or None,
-            "callSid": result.call_sid,
-            "error": None if err is None else {
-                "code": err.code or err.kind.value, "kind": err.kind.value,
-                "message": err.message, "action": err.action, "detail": err.detail},
-            "reason": result.reason,
-            "duration_s": result.duration_s,
-            "reconnects": result.reconnects,
-            "timings_ms": result.timings_ms,
-            "stats": stats,
-            "turn_latencies_ms": audio["turn_latencies_ms"],
-            "audio": audio["stats"],
-        }), flush=True)
+        print(json.dumps(_result_json(result, code, audio)), flush=True)
     return code
