@@ -641,6 +641,7 @@ async def run_client(name: str, server, gateway: LocalGateway, schedule: Schedul
         if session.closed:
             raise RuntimeError(f"{name}: the call ended early ({session.close_reason})")
         result.update(sampler.window(t_train, t_end))
+        result["rss_growth"] = rss_growth(sampler.samples, t_train + RSS_WARM_S, t_end)
         dropped = list(session.rtp_dropped)
         pause = (pauser.click_seen_at, pauser.paused_at, pauser.resumed_at, pauser.packets_held)
         at_gateway = list(pauser.loud_frames)
@@ -661,6 +662,22 @@ async def run_client(name: str, server, gateway: LocalGateway, schedule: Schedul
 
 
 # --- analysis ----------------------------------------------------------------------------------
+
+
+RSS_WARM_S = 60.0  # RSS growth is counted from this long after the clicks start
+
+
+def rss_growth(samples: list[tuple[float, float, float, float, int]], t0: float, t1: float
+               ) -> dict[str, Any] | None:
+    """RSS (MB) in the 10 s after `t0` against the last 10 s before `t1` (medians), or None
+    when the call was too short to have both windows."""
+    first = [s[2] for s in samples if t0 <= s[0] <= t0 + 10 and s[4]]
+    last = [s[2] for s in samples if t1 - 10 <= s[0] <= t1 and s[4]]
+    if t1 - t0 < 30 or not first or not last:
+        return None
+    a, b = statistics.median(first), statistics.median(last)
+    return {"from_s_after_start": RSS_WARM_S, "over_s": round(t1 - t0, 1),
+            "start_mb": round(a, 1), "end_mb": round(b, 1), "growth_mb": round(b - a, 1)}
 
 
 def pct(values: list[float], q: float) -> float:

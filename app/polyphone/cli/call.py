@@ -77,8 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-processing", action="store_true",
                    help="with devices: echo cancellation, noise suppression and gain control off")
     p.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
-    p.add_argument("--concurrency", type=int, default=1, metavar="N",
-                   help="make N calls at once (load-testing an agent; files only, not devices)")
+    p.add_argument("--concurrency", type=int, default=None, metavar="N",
+                   help="make N calls at once and report their deadline figures (load-testing an "
+                        "agent; files only, not devices)")
     p.add_argument("--ca-file", help="extra CA certificate for a private wss:// gateway")
     p.add_argument("--no-ice-fetch", action="store_true",
                    help="don't ask the gateway for ICE servers")
@@ -198,13 +199,13 @@ async def _main(args: argparse.Namespace) -> int:
         raise UsageError(f"--play: no such file {args.play!r}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
-    if args.concurrency < 1:
+    if args.concurrency is not None and args.concurrency < 1:
         raise UsageError("--concurrency must be 1 or more")
-    if args.concurrency > 1 and (args.input or args.output):
+    if args.concurrency is not None and (args.input or args.output):
         raise UsageError("--concurrency plays files, not sound devices; drop --input/--output")
     async with contextlib.AsyncExitStack() as stack:
         request = await _request(args, stack)
-        if args.concurrency > 1:
+        if args.concurrency is not None:
             return await _many(request, args)
         show = _printer(args)
         audio: dict = {"turn_latencies_ms": [], "stats": None}
