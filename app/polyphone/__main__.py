@@ -1,5 +1,5 @@
-"""`polyphone` command line: the desktop window (default) | call | gateway | token | devices | check
-| desktop, and `--self-test`."""
+"""`polyphone` command line: the desktop window (default) | call | run | gateway | token | devices
+| check | desktop, and `--self-test`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from . import APP_NAME, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import call, desktop, devices, token
+    from .cli import call, desktop, devices, run, token
     from .localgw import cli as gateway
 
     parser = argparse.ArgumentParser(
@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Place one call. The token comes from the profile's keyring entry or "
                     "the POLYPHONE_TOKEN environment variable, never from the command line. "
                     "Without --url or --profile, calls the embedded local demo gateway."))
+    run.add_arguments(sub.add_parser(
+        "run", help="play a caller script through a real call and report every turn (A/B too)",
+        description="Play a caller script (TOML) through a real call: per-turn response latency, "
+                    "barge-in behaviour, a stereo recording, JSON and HTML reports and a repro "
+                    "bundle. Several --variant/--version values run an interleaved A/B."))
     gateway.add_arguments(sub.add_parser(
         "gateway", help="run the local, spec-faithful gateway",
         description="Serve the local gateway until SIGINT/SIGTERM. Accepted tokens come from "
@@ -36,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("call", "gateway", "token", "devices", "check", "desktop")
+COMMANDS = ("call", "run", "gateway", "token", "devices", "check", "desktop")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "call":
         from .cli import call
         return call.run(args)
+    if args.command == "run":
+        from .cli import run
+        return run.run(args)
     if args.command == "desktop":
         from .cli import desktop
         return desktop.run(args)

@@ -117,7 +117,8 @@ def test_linux_build_carries_portaudio_livekit_and_the_resources(tmp_path, monke
     assert ("liblivekit_ffi.so", "livekit/rtc/resources") in dests
     datas = {(Path(dest) / Path(src).name).as_posix() for src, dest in analysis.kwargs["datas"]}
     for rel in ("sounds/greeting.wav", "sounds/caller-demo.wav", "styles/polyphone.qss",
-                "polyphone.desktop", "icons/polyphone.svg", "icons/hicolor/48x48/apps/polyphone.png"):
+                "polyphone.desktop", "icons/polyphone.svg", "icons/hicolor/48x48/apps/polyphone.png",
+                "scripts/barge_in.toml", "scripts/booking.wav"):
         assert f"polyphone/resources/{rel}" in datas
     assert not any("screenshots" in d for d in datas)
     assert analysis.kwargs["runtime_hooks"] == [str(ROOT / "build" / "pyinstaller" / name)

@@ -383,3 +383,6 @@ def click_times(samples: np.ndarray, rate: int = 48_000, threshold_dbfs: float =
     gap = max(1, int(min_gap_s * rate))
     first = np.concatenate(([True], np.diff(loud) > gap))
     return [float(i) / rate for i in loud[first]]
+
+
+SpeechEdges = _SpeechEdges  # public name for users outside this module (scripted runs)

@@ -247,6 +247,21 @@ class AnnounceAgent(ListeningAgent):
         self.heard.append((time.monotonic(), level_dbfs(frame_to_mono(frame))))
 
 
+THINK_PREFIX = "think-"
+MAX_THINK_MS = 10_000
+
+
+def think_ms_for(variant_id: str | None, artifact_version: str | None, default: float) -> float:
+    """The demo agent's think time for one call: a variantId or build (artifactVersion) named
+    `think-<ms>` (e.g. `think-300`) sets it, so A/B runs have targets that really differ; the
+    build wins over the variant, as a pinned build does on the real gateway. Anything else:
+    `default`."""
+    for name in (artifact_version, variant_id):
+        if name and name.startswith(THINK_PREFIX) and name[len(THINK_PREFIX):].isdigit():
+            return float(min(int(name[len(THINK_PREFIX):]), MAX_THINK_MS))
+    return default
+
+
 def agent_kind_for(mode: str | None, forced: str | None = None) -> str:
     """Which agent serves an offer: the forced kind, else by the offer's mode."""
     if forced:

@@ -28,7 +28,7 @@ from websockets.http11 import Request, Response
 
 from .. import protocol
 from ..protocol import Answer, Close, ErrorCode, IceCandidate, Offer, ProtocolError
-from .agents import AGENT_KINDS, agent_kind_for
+from .agents import AGENT_KINDS, agent_kind_for, think_ms_for
 from .faults import Faults, drop_next_rtp_packet, malformed_frame_texts
 from .impair import impair_peer
 from .session import BadCandidate, BridgeFailure, Session, candidate_key, open_peer, sdp_candidates
@@ -309,7 +309,10 @@ class LocalGateway:
         kind = agent_kind_for(offer.mode, self.agent)
         self._pending += 1
         try:
-            peer, agent, sinks = await open_peer(sid, offer.sdp, kind, think_ms=self.think_ms)
+            override = offer.agent_version_override
+            think = think_ms_for(offer.variant_id, override.artifact_version if override else None,
+                                 self.think_ms)
+            peer, agent, sinks = await open_peer(sid, offer.sdp, kind, think_ms=think)
         except BridgeFailure as exc:
             return await self._error(ws, sid_in, ErrorCode.MEDIA_BRIDGE_FAILURE, str(exc))
         finally:

@@ -19,11 +19,12 @@ import enum
 
 import numpy as np
 
-from ..audio.analysis import VoiceActivity
+from ..audio.analysis import VoiceActivity, level_dbfs
 
 SAMPLE_RATE = 48_000
 TAIL_MS = 60           # kept after the last loud frame, so words are not clipped
-PREROLL_FRAMES = 4     # kept before speech is declared (the VAD needs a few frames)
+PREROLL_FRAMES = 4     # kept before speech is declared (the VAD needs a few frames); the reply
+                       # starts at the first loud one, so it has no dead air before its first word
 
 
 class AgentState(str, enum.Enum):
@@ -57,6 +58,7 @@ class TurnTaker:
         self.turns = 0
         self.barge_ins = 0
         self.utterances = 0
+        self.marks: collections.deque[tuple[str, float]] = collections.deque(maxlen=64)  # (what, now)
         self.state = AgentState.LISTENING
         if greeting is not None and len(greeting):
             self._play(np.asarray(greeting, np.int16))
@@ -82,6 +84,7 @@ class TurnTaker:
             self.utterances += 1
             self.state = AgentState.THINKING
             self.reply_due = now + self.think_s
+            self.marks.append(("end-heard", now))
             event = "end"
         return event
 
@@ -97,7 +100,9 @@ class TurnTaker:
             self._utterance_len = self._voiced_len = 0
         self.state = AgentState.LISTENING
         self.reply_due = None
-        for chunk in self._preroll:  # the loud frames that led to "start"
+        loud = [level_dbfs(c) >= self.vad.threshold_dbfs for c in self._preroll]
+        lead = loud.index(True) if True in loud else len(loud)
+        for chunk in list(self._preroll)[lead:]:  # from the first loud frame that led to "start"
             self._record(chunk, loud=True)
         self._preroll.clear()
         return event
@@ -121,6 +126,7 @@ class TurnTaker:
             self.reply_due = None
             if len(reply):
                 self.turns += 1
+                self.marks.append(("reply", now))
                 self._play(reply)
             else:
                 self.state = AgentState.LISTENING

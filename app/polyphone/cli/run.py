@@ -1,0 +1,132 @@
+"""`polyphone run SCRIPT`: a scripted caller through a real call, measured turn by turn.
+
+One target: the script's (or --profile/--url, --variant, --version). Several
+`--variant` / `--version` values: one target each, run interleaved (A/B). Every
+call gets a folder with recording.wav, report.json, report.html and bundle.zip;
+with more than one call, summary.json and summary.html sit beside them.
+Exit codes as `polyphone call`'s: 0 when every call ended normally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from .. import config, protocol
+from ..engine.request import CallRequest, Timeouts
+from ..runs import ab
+from ..runs.report import write_run
+from ..runs.runner import RunResult, ScriptRunner
+from ..runs.script import Script, ScriptError, load_script
+from ..secrets import SecretStoreError
+from .call import UsageError, _request
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("script", metavar="SCRIPT", help="a caller script (TOML; see the README)")
+    p.add_argument("--variant", action="append", default=[], metavar="ID",
+                   help="a variantId to call; repeat for an A/B run")
+    p.add_argument("--version", action="append", default=[], metavar="ARTIFACT[:LAMBDA]",
+                   help="an agentVersionOverride (a pinned draft build); repeat for an A/B run")
+    p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls per target (default 1)")
+    p.add_argument("--out", metavar="DIR", help="where the reports go (default: the data folder's runs/)")
+    p.add_argument("--profile", help="profile to call (its token comes from the keyring)")
+    p.add_argument("--url", help="signaling URL instead of a profile's")
+    p.add_argument("--mode", choices=("end-to-end", "traditional", "echo"))
+    p.add_argument("--ca-file", help="extra CA certificate for a private wss:// gateway")
+    p.add_argument("--no-ice-fetch", action="store_true", help="don't fetch the gateway's ICE servers")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def _override(text: str) -> protocol.AgentVersionOverride:
+    artifact, _, lam = text.partition(":")
+    if not artifact.strip():
+        raise UsageError(f"--version {text!r}: give ARTIFACT or ARTIFACT:LAMBDA")
+    return protocol.AgentVersionOverride(artifact.strip(), lam.strip() or None)
+
+
+def targets(script: Script, args: argparse.Namespace) -> list[tuple[str, dict]]:
+    """(label, CallRequest fields to replace) per target."""
+    out = [(f"variant {v}", {"variant_id": v}) for v in args.variant]
+    out += [(f"build {v}", {"agent_version_override": _override(v)}) for v in args.version]
+    if out:
+        return out
+    t = script.target
+    fields: dict = {}
+    if t.variant:
+        fields["variant_id"] = t.variant
+    if t.version:
+        fields["agent_version_override"] = _override(t.version)
+    return [(t.label if (t.variant or t.version) else "default target", fields)]
+
+
+def _namespace(script: Script, args: argparse.Namespace) -> argparse.Namespace:
+    t = script.target
+    return argparse.Namespace(
+        profile=args.profile or t.profile, url=args.url or t.url, mode=args.mode or t.mode,
+        variant=None, no_ice_fetch=args.no_ice_fetch, ca_file=args.ca_file,
+        connect_timeout=30.0, answer_timeout=15.0, media_lost=Timeouts.media_lost)
+
+
+def _show(event: object) -> None:
+    from ..runs.events import TurnResult
+    if isinstance(event, TurnResult):
+        lat = "—" if event.response_latency_ms is None else f"{event.response_latency_ms:.0f} ms"
+        extra = ""
+        if event.barged_in:
+            extra = (f"; stopped {event.barge_in_stop_ms:.0f} ms after the barge-in"
+                     if event.stopped_after_barge_in else "; did NOT stop when barged in")
+        print(f"[turn {event.turn}] {event.kind}: reply after {lat}{extra}", file=sys.stderr, flush=True)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    script = load_script(args.script)
+    if args.repeat < 1 or args.repeat > 1000:
+        raise UsageError("--repeat must be from 1 to 1000")
+    out = Path(args.out) if args.out else \
+        config.data_dir() / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{ab.slug(script.path.stem)}"
+    out.mkdir(parents=True, exist_ok=True)
+    plan = targets(script, args)
+    labels = [label for label, _ in plan]
+    fields = dict(plan)
+    async with contextlib.AsyncExitStack() as stack:
+        base: CallRequest = await _request(_namespace(script, args), stack)
+
+        async def one(label: str, i: int) -> RunResult:
+            folder = out / (f"{ab.slug(label)}-{i}" if len(plan) > 1 or args.repeat > 1 else "call")
+            print(f"[run] {script.name} → {label} (call {i} of {args.repeat})", file=sys.stderr, flush=True)
+            request = dataclasses.replace(base, **fields[label])
+            result = await ScriptRunner(script, request, out_dir=folder, listener=_show, label=label).run()
+            write_run(result, token=base.token)
+            state = "ended normally" if result.ok else f"failed: {(result.error or {}).get('message', '')}"
+            print(f"[run] {state}; report: {folder / 'report.html'}", file=sys.stderr, flush=True)
+            return result
+
+        runs = await ab.run_interleaved(labels, args.repeat, one)
+    all_runs = [r for rs in runs.values() for r in rs]
+    summary = ab.write_summary(script.name, labels, runs, out) if len(all_runs) > 1 else None
+    for c in (summary or {}).get("comparisons", []):
+        diff = "—" if c["difference_ms"] is None else f"{c['difference_ms']:+.0f} ms"
+        print(f"[a/b] turn {c['turn']}: {c['target']} vs {c['baseline']}: {diff} ({c['verdict']})",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps({"out": str(out), "summary": summary,
+                          "runs": [r.to_json() for r in all_runs]}), flush=True)
+    failed = [r for r in all_runs if not r.ok]
+    return 0 if not failed else (3 if any((r.error or {}).get("kind") == "gateway" for r in failed) else 4)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_main(args))
+    except (ScriptError, UsageError, SecretStoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 6 if isinstance(exc, SecretStoreError) else 2
+    except KeyboardInterrupt:
+        return 130
