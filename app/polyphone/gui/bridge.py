@@ -87,6 +87,7 @@ class EngineBridge(QObject):
     notice = Signal(str)                         # something to tell the person, not a call error
     loop_lag = Signal(float, float)              # last second's worst ms, worst since reset ms
     shut_down = Signal()                         # close_down() has finished
+    run_event = Signal(object)                   # a scripted run's progress (runs.events, script_runs)
 
     def __init__(self, profiles: ProfileStore, settings: Settings, *, vault: TokenVault | None = None,
                  history: History | None = None, media_factory: media.MediaFactory | None = None,
@@ -112,6 +113,8 @@ class EngineBridge(QObject):
         self.last_max_lag_ms = 0.0
         self._meter = media.InputMeter(lambda dbfs: self.levels.emit(dbfs, -120.0, False, False))
         self._run_task: asyncio.Task | None = None
+        self.script_runner = None   # runs.runner.ScriptRunner while a scripted run goes
+        self.script_running = False  # a scripted run (not a call) holds `busy`
         self._prep_task: asyncio.Task | None = None
         self._turns: list[float] = []
         self._closing = False
@@ -186,6 +189,21 @@ class EngineBridge(QObject):
             return
         self._run_task = asyncio.current_task()
         await self._run_call(profile_name, variant_name)
+
+    @asyncSlot(str, str, str)
+    async def run_script(self, path: str, profile_name: str, variant_name: str = "") -> None:
+        """Play a caller script against a profile and variant (no devices: the files are the audio)."""
+        from . import script_runs
+        if self.busy or self._closing:
+            self.run_event.emit(script_runs.RunProblem("A call is running.", "Hang up, then run the script."))
+            return
+        self._run_task = asyncio.current_task()
+        await script_runs.run(self, path, profile_name, variant_name)
+
+    @asyncSlot()
+    async def stop_run(self) -> None:
+        if self.script_runner is not None:
+            await self.script_runner.stop()
 
     @asyncSlot()
     async def hang_up(self) -> None:
@@ -406,6 +424,9 @@ class EngineBridge(QObject):
                 await asyncio.wait_for(self.call.hangup("The window was closed."), SHUTDOWN_TIMEOUT)
         elif self._prep_task is not None:
             self._prep_task.cancel()
+        if self.script_runner is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.script_runner.stop(), SHUTDOWN_TIMEOUT)
         if self._run_task is not None and not self._run_task.done():
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._run_task), SHUTDOWN_TIMEOUT)

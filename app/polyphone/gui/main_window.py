@@ -27,6 +27,7 @@ from . import errors
 from .bridge import EngineBridge
 from .dialogs.history_dialog import HistoryDialog
 from .dialogs.profile_dialog import ProfileDialog
+from .dialogs.run_dialog import RunDialog
 from .dialogs.settings_dialog import SettingsDialog
 from .icons import icon
 from .theme import apply_theme
@@ -126,6 +127,7 @@ class MainWindow(QMainWindow):
         profiles = self._action("&Edit profiles…", ["Ctrl+P"], lambda: self.open_profiles())
         new_profile = self._action("&New profile…", ["Ctrl+N"], lambda: self.open_profiles(new=True))
         history = self._action("Call &history…", ["Ctrl+H"], self.open_history)
+        run_script = self._action("&Run a caller script…", ["Ctrl+R"], self.open_run_dialog)
         settings = self._action("&Settings…", ["Ctrl+,"], self.open_settings)
         about = self._action(f"&About {APP_NAME}", [], self._about)
         menus = self.menuBar()
@@ -138,6 +140,7 @@ class MainWindow(QMainWindow):
         agents.addAction(profiles)
         agents.addAction(new_profile)
         tools = menus.addMenu("&Tools")
+        tools.addAction(run_script)
         tools.addAction(history)
         tools.addAction(settings)
         menus.addMenu("&Help").addAction(about)
@@ -271,6 +274,12 @@ class MainWindow(QMainWindow):
         logging.getLogger("polyphone").setLevel(self.settings.log_level.upper())
         self.bridge.apply_processing()
         self.save_settings()
+
+    def open_run_dialog(self) -> RunDialog:
+        dialog = RunDialog(self.bridge, lambda: (self.call_bar.current_profile(),
+                                                 self.call_bar.current_variant()), self)
+        self._show_dialog(dialog)
+        return dialog
 
     def open_history(self) -> HistoryDialog:
         dialog = HistoryDialog(self.bridge.history, self)

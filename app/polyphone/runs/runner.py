@@ -211,10 +211,16 @@ class ScriptRunner:
 
     async def _play_script(self, source: ScriptedSource) -> None:
         for n, step in enumerate(self.script.steps, 1):
-            if not await self._step(n, step, source):
+            if self._stopping or not await self._step(n, step, source):
                 return
 
     # --- the run ---------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Hang up now (the steps left are skipped; the report covers what happened)."""
+        self._stopping = True
+        if self._call is not None:
+            await self._call.hangup()
 
     async def run(self) -> RunResult:
         self.out_dir.mkdir(parents=True, exist_ok=True)
