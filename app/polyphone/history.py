@@ -20,7 +20,7 @@ from . import config
 from .errors import UserFacingError
 from .paths import private_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "history.sqlite3"
 
 _SCHEMA_V1 = """
@@ -40,6 +40,9 @@ CREATE TABLE calls (
 );
 CREATE INDEX calls_started ON calls (started_at);
 """
+# v2: what a repro bundle needs, as JSON: {"stats": [per second], "log": [events, redacted],
+# "warnings": [quality warnings]}. Older rows get '{}'.
+_MIGRATE_V2 = "ALTER TABLE calls ADD COLUMN details TEXT NOT NULL DEFAULT '{}'"
 
 RESULTS = ("ended", "failed", "cancelled")
 
@@ -61,6 +64,7 @@ class CallRecord:
     error_message: str = ""
     turn_latencies_ms: list[float] = field(default_factory=list)
     recording_path: str = ""
+    details: dict = field(default_factory=dict)   # stats / log / warnings for a repro bundle
     id: int | None = None
 
     @property
@@ -69,7 +73,7 @@ class CallRecord:
 
 
 _COLUMNS = ("started_at", "profile", "variant", "session_id", "call_sid", "duration_s", "result",
-            "error_code", "error_message", "turn_latencies", "recording_path")
+            "error_code", "error_message", "turn_latencies", "recording_path", "details")
 
 
 def _row_to_record(row: sqlite3.Row) -> CallRecord:
@@ -77,11 +81,16 @@ def _row_to_record(row: sqlite3.Row) -> CallRecord:
         latencies = [float(x) for x in json.loads(row["turn_latencies"] or "[]")]
     except (ValueError, TypeError):
         latencies = []
+    try:
+        details = json.loads(row["details"] or "{}")
+    except (ValueError, TypeError):
+        details = {}
     return CallRecord(
         id=row["id"], started_at=row["started_at"], profile=row["profile"], variant=row["variant"],
         session_id=row["session_id"], call_sid=row["call_sid"], duration_s=row["duration_s"],
         result=row["result"], error_code=row["error_code"], error_message=row["error_message"],
-        turn_latencies_ms=latencies, recording_path=row["recording_path"])
+        turn_latencies_ms=latencies, recording_path=row["recording_path"],
+        details=details if isinstance(details, dict) else {})
 
 
 class History:
@@ -129,8 +138,13 @@ class History:
                     raise sqlite3.DatabaseError("unversioned tables in the history file")
                 with db:
                     db.executescript(_SCHEMA_V1)
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # Future migrations: `if version < 2: ...` here, each in a transaction.
+                    db.execute("PRAGMA user_version = 1")
+                version = 1
+            if version < 2:  # every row kept; the new column starts empty
+                with db:
+                    db.execute(_MIGRATE_V2)
+                    db.execute("PRAGMA user_version = 2")
+            # Future migrations: `if version < 3: ...` here, each in a transaction.
             return db
         except BaseException:
             db.close()
@@ -168,7 +182,7 @@ class History:
         values = (record.started_at, record.profile, record.variant, record.session_id,
                   record.call_sid, float(record.duration_s), record.result, record.error_code,
                   record.error_message, json.dumps([round(float(x), 1) for x in record.turn_latencies_ms]),
-                  record.recording_path)
+                  record.recording_path, json.dumps(record.details, default=str))
         db = self._conn()
         with db:
             cur = db.execute(f"INSERT INTO calls ({', '.join(_COLUMNS)}) "

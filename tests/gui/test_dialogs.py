@@ -178,3 +178,31 @@ def test_history_dialog_lists_copies_and_deletes(qtbot, tmp_path) -> None:
     assert not d.play_button.isEnabled()
     qtbot.mouseClick(d.delete_button, Qt.MouseButton.LeftButton)
     assert d.table.rowCount() == 1 and len(h.list()) == 1
+
+
+def test_history_saves_a_repro_bundle_of_any_call(qtbot, tmp_path) -> None:
+    import json
+    import zipfile
+    h = History(tmp_path / "h.sqlite3")
+    rec = tmp_path / "call.wav"
+    rec.write_bytes(b"RIFF....WAVE")
+    h.add(CallRecord(started_at=time.time(), profile="B", result="ended", session_id="s-9", call_sid="c-9",
+                     turn_latencies_ms=[812.0, 640.5], recording_path=str(rec),
+                     details={"stats": [{"t": 1.0, "rtt_ms": 41.0}],
+                              "log": [{"t": 0.1, "level": "info", "source": "ice", "text": "connected"}],
+                              "warnings": [{"t": 2.0, "kind": "rtt", "active": True}]}))
+    d = HistoryDialog(h)
+    qtbot.addWidget(d)
+    assert d.bundle_button.isEnabled()
+    out = tmp_path / "bundle.zip"
+    assert d.save_bundle(out) and "Saved" in d.status.text()
+    with zipfile.ZipFile(out) as z:
+        assert {"recording.wav", "stats.json", "signaling.log", "turns.csv", "facts.json",
+                "warnings.json", "report.json"} <= set(z.namelist())
+        assert json.loads(z.read("facts.json"))["sessionId"] == "s-9"
+        assert "812.0" in z.read("turns.csv").decode() and "connected" in z.read("signaling.log").decode()
+        assert json.loads(z.read("stats.json"))[0]["rtt_ms"] == 41.0
+    assert d.save_bundle(tmp_path / "new-dir" / "b.zip")            # a new folder is made
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    assert not d.save_bundle(blocked / "b.zip") and "could not be saved" in d.status.text()

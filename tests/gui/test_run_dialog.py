@@ -69,3 +69,12 @@ def test_a_script_runs_against_the_demo_agent_with_live_turns(make_bridge, qloop
     assert (Path(dialog.folder) / "report.html").is_file() and (Path(dialog.folder) / "bundle.zip").is_file()
     assert "ended normally" in dialog.status.text()
     assert dialog.report_button.isEnabled() and dialog.run_button.isEnabled()
+
+
+def test_a_quality_warning_shows_in_the_banner_and_goes_when_it_recovers(make_window) -> None:
+    from polyphone.engine.events import QualityWarning
+    window = make_window()
+    window.bridge.quality_warning.emit(QualityWarning("rtt", True, 450, 400, "The network is slow."))
+    assert window.banner.isVisible() and window.banner.what.text() == "The network is slow."
+    window.bridge.quality_warning.emit(QualityWarning("rtt", False, 50, 400, "recovered"))
+    assert not window.banner.isVisible()

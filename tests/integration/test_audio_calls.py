@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from polyphone.audio.analysis import best_lag_correlation, level_dbfs, segment_correlation
-from polyphone.audio.events import DeviceChanged
+from polyphone.audio.events import AudioStats, DeviceChanged
 from polyphone.audio.files import read_wav
 from polyphone.audio.pipeline import AudioPipeline, AudioSettings
 from polyphone.engine.call import Call
+from polyphone.engine.diagnostics import QualityMonitor
 from polyphone.engine.events import CallState
 from polyphone.engine.request import CallRequest
 from polyphone.paths import resource
@@ -104,16 +105,24 @@ async def test_an_unplugged_headset_falls_back_and_the_call_goes_on(sound_server
     assert result.ok, result.error
 
 
-async def echo_heard_by_agent(gw, processing: bool) -> tuple[float, float]:
+async def echo_heard_by_agent(gw, processing: bool) -> tuple[float, float, float, list]:
     """The announce agent talks -> speaker -> acoustic path -> mic -> gateway.
 
     Returns (dBFS the gateway heard while the agent talked, dBFS of the agent
-    as we played it), both after the canceller's first 1.5 s.
+    as we played it, both after the canceller's first 1.5 s; the pipeline's
+    worst `agent_echo` figure after that; the quality warnings a monitor raised).
     """
     settings = AudioSettings(echo_cancellation=processing, noise_suppression=processing,
                              gain_control=processing, input_device="pulse:input:vmic",
                              output_device="pulse:output:spk")
-    pipeline = AudioPipeline(settings)
+    stats: list[AudioStats] = []
+    monitor, warnings = QualityMonitor(), []
+
+    def on_event(e) -> None:
+        if isinstance(e, AudioStats):
+            stats.append(e)
+        warnings.extend(monitor.feed(e))
+    pipeline = AudioPipeline(settings, on_event)
     played: list[tuple[float, np.ndarray]] = []
     pipeline.sink.hooks.append(lambda s, t: played.append((t, s.copy())))
     await pipeline.start()
@@ -129,7 +138,8 @@ async def echo_heard_by_agent(gw, processing: bool) -> tuple[float, float]:
         await pipeline.stop()
     far = [s for t, s in played if t0 + 1.5 <= t <= t0 + 3.8]
     power = np.mean([10 ** (db / 10) for db in heard])
-    return 10 * np.log10(max(power, 1e-12)), level_dbfs(np.concatenate(far))
+    echo = max((e.agent_echo for e in stats if e.t >= t0 + 1.5), default=0.0)
+    return 10 * np.log10(max(power, 1e-12)), level_dbfs(np.concatenate(far)), echo, warnings
 
 
 async def test_echo_cancellation_keeps_the_agent_from_hearing_itself(sound_server, gateway_factory):
@@ -143,12 +153,15 @@ async def test_echo_cancellation_keeps_the_agent_from_hearing_itself(sound_serve
             if line.split("\t")[2:3] == [str(loop)]:
                 sound_server.pactl("set-sink-input-volume", line.split("\t")[0], "50%")
         gw = await gateway_factory(tokens=[TOKEN], agent="announce")
-        raw, far = await echo_heard_by_agent(gw, processing=False)
-        cancelled, _ = await echo_heard_by_agent(gw, processing=True)
+        raw, far, raw_echo, raw_warnings = await echo_heard_by_agent(gw, processing=False)
+        cancelled, _, cancelled_echo, cancelled_warnings = await echo_heard_by_agent(gw, processing=True)
     finally:
         sound_server.unload_module(loop)
     print(f"echo heard by the agent: {raw:.1f} dBFS raw, {cancelled:.1f} dBFS with processing "
-          f"(far end {far:.1f} dBFS)")
+          f"(far end {far:.1f} dBFS); agent_echo {raw_echo:.2f} raw, {cancelled_echo:.2f} processed")
+    # The live warning says so without processing, and stays quiet with it.
+    assert raw_echo > 0.5 and ("agent-echo", True) in [(w.kind, w.active) for w in raw_warnings]
+    assert cancelled_echo < 0.3 and "agent-echo" not in [w.kind for w in cancelled_warnings]
     assert far > -40, far                    # the agent really spoke
     assert raw > far - 30, (raw, far)        # without processing, it hears itself
     assert raw - cancelled >= 25, (raw, cancelled)

@@ -96,3 +96,24 @@ def test_a_newer_schema_is_left_alone(tmp_path) -> None:
 def test_the_default_location_is_the_data_dir(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("POLYPHONE_DATA_DIR", str(tmp_path / "d"))
     assert History().path == tmp_path / "d" / "history.sqlite3"
+
+
+def test_a_version_1_history_is_migrated_with_every_row_kept(tmp_path) -> None:
+    import sqlite3
+
+    from polyphone import history as hist
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(hist._SCHEMA_V1)
+    db.execute("INSERT INTO calls (started_at, profile, result, session_id, turn_latencies) "
+               "VALUES (1.0, 'Old', 'ended', 's-old', '[700.0]')")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    h = History(path)
+    [old] = h.list()
+    assert old.profile == "Old" and old.session_id == "s-old" and old.turn_latencies_ms == [700.0]
+    assert old.details == {}
+    h.add(CallRecord(started_at=2.0, profile="New", result="ended", details={"stats": [{"t": 1}]}))
+    assert h.list()[0].details == {"stats": [{"t": 1}]}
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == hist.SCHEMA_VERSION

@@ -13,7 +13,7 @@ import pytest
 from polyphone.runs.ab import compare, summarise
 from polyphone.runs.events import TurnResult
 from polyphone.runs.report import latency_svg, turns_csv, write_run
-from polyphone.runs.runner import RunResult, network_warnings
+from polyphone.runs.runner import RunResult
 from polyphone.runs.script import ScriptError, load_script, parse_script
 from polyphone.runs.turns import CallerTurn, turn_table
 
@@ -125,22 +125,15 @@ def test_summary_per_target_and_turn(tmp_path) -> None:
     assert [c["verdict"] for c in s["comparisons"]] == ["beyond noise", "beyond noise"]
 
 
-def test_network_warnings_span_the_seconds_over_a_threshold() -> None:
-    series = [{"t": 1, "rtt_ms": 100, "jitter_ms": 5, "loss_percent": 0},
-              {"t": 2, "rtt_ms": 450, "jitter_ms": 5, "loss_percent": 8},
-              {"t": 3, "rtt_ms": 500, "jitter_ms": 5, "loss_percent": 0},
-              {"t": 4, "rtt_ms": 100, "jitter_ms": 40, "loss_percent": None}]
-    w = {x["kind"]: x for x in network_warnings(series)}
-    assert w["rtt_ms"]["from_s"] == 2 and w["rtt_ms"]["to_s"] == 3 and w["rtt_ms"]["worst"] == 500
-    assert w["loss_percent"]["to_s"] == 2 and w["jitter_ms"]["from_s"] == 4
-
-
 def test_report_files_and_bundle_hold_no_token(tmp_path) -> None:
     r = result(tmp_path, [600.0, None])
     r.log = [{"t": 0.1, "level": "info", "source": "call", "text": f"oops {SECRET_TOKEN}"}]
+    r.warnings = [{"kind": "rtt", "active": True, "value": 450.0, "threshold": 400.0, "t": 3.0,
+                   "message": "The network is slow: the round trip is 450 ms."}]
     paths = write_run(r, token=SECRET_TOKEN)
     assert json.loads(paths["report.json"].read_text())["turns"][0]["response_latency_ms"] == 600.0
     assert "<svg" in paths["report.html"].read_text()
+    assert "3 s: The network is slow" in paths["report.html"].read_text()
     with zipfile.ZipFile(paths["bundle.zip"]) as z:
         names = set(z.namelist())
         assert {"README.txt", "report.json", "stats.json", "signaling.log", "turns.csv",

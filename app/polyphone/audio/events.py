@@ -42,6 +42,8 @@ class AudioStats:
     concealed_ms: float = 0.0          # lost audio filled in
     correction_ppm: float = 0.0        # playout stretch (+) / squeeze (-), smoothed over ~10 s: under a
                                        # steady clock drift it equals the drift; after a burst, the catch-up
+    agent_echo: float = 0.0            # last second: the agent's audio in the mic after processing, 0..1
+    mic_clipped_frames: int = 0        # last second: 20 ms mic frames that reached full scale
     t: float = field(default_factory=_now)
 
 

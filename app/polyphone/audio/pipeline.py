@@ -24,6 +24,7 @@ import numpy as np
 from .analysis import CallMeters
 from .capture import Capture, MicrophoneTrack
 from .devices import Device, DeviceError
+from .echo_watch import EchoWatch
 from .events import AudioStats, DeviceChanged, LogLine
 from .opus import MonoOpusEncoder
 from .playout import Playout
@@ -59,6 +60,7 @@ class AudioPipeline:
         self.on_event = on_event
         self.processor = AudioProcessor(s.echo_cancellation, s.noise_suppression, s.gain_control)
         self.meters = CallMeters()
+        self.echo_watch = EchoWatch()
         self.capture = Capture(s.input_device)
         self.source = MicrophoneTrack(self.capture, process=self.processor.process_capture,
                                       encoder=MonoOpusEncoder())
@@ -159,6 +161,7 @@ class AudioPipeline:
     # --- per-frame hooks (asyncio loop) ------------------------------------------
 
     def _on_mic(self, samples: np.ndarray, t: float) -> None:
+        self.echo_watch.feed_mic(samples, t)
         event = self.meters.feed_input(samples, t)
         if event is not None:
             self.on_event(event)
@@ -167,6 +170,7 @@ class AudioPipeline:
 
     def _on_speaker(self, samples: np.ndarray, heard_at: float) -> None:
         self.processor.process_render(samples)
+        self.echo_watch.feed_far(samples, heard_at)
         event = self.meters.feed_output(samples, heard_at)
         if event is not None:
             self.on_event(event)
@@ -197,6 +201,7 @@ class AudioPipeline:
                 next_stats = now + STATS_EVERY_S
                 self.processor.set_delay_ms(self.sink.buffer.fill_ms + self.sink.output_latency_ms
                                             + self._input_latency_ms())
+                self.echo_watch.check(now)
                 self.on_event(self.stats())
 
     def stats(self) -> AudioStats:
@@ -205,7 +210,8 @@ class AudioPipeline:
             capture_dropped_ms=self.source.dropped_ms, capture_overruns=self.capture.overruns,
             playout_underruns=b.underruns, playout_buffer_ms=b.fill_ms,
             playout_target_ms=b.target_ms, concealed_ms=b.concealed_ms,
-            correction_ppm=round(b.correction_ppm, 1))
+            correction_ppm=round(b.correction_ppm, 1), agent_echo=self.echo_watch.agent_echo,
+            mic_clipped_frames=self.echo_watch.mic_clipped_frames)
 
     def _input_latency_ms(self) -> float:
         with contextlib.suppress(Exception):

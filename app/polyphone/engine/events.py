@@ -131,8 +131,20 @@ class CallError:
         return f"{head} {self.action}".strip()
 
 
+@dataclass(frozen=True)
+class QualityWarning:
+    """A call-quality figure crossed its threshold (active) or recovered (engine/diagnostics.py)."""
+
+    kind: str        # rtt | loss | jitter | agent-echo | mic-clipping | mic-silent
+    active: bool
+    value: float
+    threshold: float
+    message: str     # what is wrong and what to do, or that it recovered
+    t: float = field(default_factory=_now)
+
+
 Event = Union[StateChanged, ConnectionChanged, SessionStarted, SelectedPair, StatsSample,
               MediaStalled, MediaResumed, CallError, LogLine, AudioLevels, TurnLatency,
-              AudioStats, DeviceChanged]
+              AudioStats, DeviceChanged, QualityWarning]
 
 Listener = Callable[[Event], None]

@@ -30,6 +30,7 @@ from qasync import asyncSlot
 
 from ..config import Profile, ProfileStore, Settings
 from ..engine.call import Call, CallResult
+from ..engine.diagnostics import QualityMonitor
 from ..engine.events import (
     AudioLevels,
     AudioStats,
@@ -40,6 +41,7 @@ from ..engine.events import (
     LogLine,
     MediaResumed,
     MediaStalled,
+    QualityWarning,
     SelectedPair,
     SessionStarted,
     StateChanged,
@@ -61,6 +63,7 @@ STARTING = "STARTING"
 IDLE = "IDLE"
 FINAL = ("ENDED", "FAILED")
 SHUTDOWN_TIMEOUT = 12.0
+MAX_DETAILS = 7200   # stats seconds / log lines kept per call for its repro bundle (2 h of stats)
 
 
 class EngineBridge(QObject):
@@ -88,6 +91,7 @@ class EngineBridge(QObject):
     loop_lag = Signal(float, float)              # last second's worst ms, worst since reset ms
     shut_down = Signal()                         # close_down() has finished
     run_event = Signal(object)                   # a scripted run's progress (runs.events, script_runs)
+    quality_warning = Signal(object)             # engine.events.QualityWarning (raised or cleared)
 
     def __init__(self, profiles: ProfileStore, settings: Settings, *, vault: TokenVault | None = None,
                  history: History | None = None, media_factory: media.MediaFactory | None = None,
@@ -114,6 +118,9 @@ class EngineBridge(QObject):
         self._meter = media.InputMeter(lambda dbfs: self.levels.emit(dbfs, -120.0, False, False))
         self._run_task: asyncio.Task | None = None
         self.script_runner = None   # runs.runner.ScriptRunner while a scripted run goes
+        self.quality = QualityMonitor()
+        self._details: dict[str, list] = {"stats": [], "log": [], "warnings": []}
+        self._t0 = time.monotonic()
         self.script_running = False  # a scripted run (not a call) holds `busy`
         self._prep_task: asyncio.Task | None = None
         self._turns: list[float] = []
@@ -146,6 +153,24 @@ class EngineBridge(QObject):
             handler = next((h for t, h in self._handlers.items() if isinstance(event, t)), None)
         if handler is not None:
             handler(event)
+        if self.call is not None:
+            self._keep_details(event)
+            self.quality.muted = self.muted
+            for warning in self.quality.feed(event):
+                self.quality_warning.emit(warning)
+                self._keep_details(warning)
+                self.log("warning" if warning.active else "info", "quality", warning.message)
+
+    def _keep_details(self, event: Any) -> None:
+        """What a repro bundle of this call needs later: stats each second, the log, warnings."""
+        d, t = self._details, round(getattr(event, "t", time.monotonic()) - self._t0, 3)
+        if isinstance(event, StatsSample) and len(d["stats"]) < MAX_DETAILS:
+            d["stats"].append({"t": t, **{k: v for k, v in dataclasses.asdict(event).items() if k != "t"}})
+        elif isinstance(event, LogLine) and len(d["log"]) < MAX_DETAILS:
+            d["log"].append({"t": t, "level": event.level, "source": event.source,
+                             "text": self.redact(event.text)})
+        elif isinstance(event, QualityWarning):
+            d["warnings"].append({"t": t, **{k: v for k, v in dataclasses.asdict(event).items() if k != "t"}})
 
     def _on_state(self, e: StateChanged) -> None:
         self._set_state(e.state.value, self.redact(e.reason), e.previous.value)
@@ -215,6 +240,8 @@ class EngineBridge(QObject):
     async def _run_call(self, profile_name: str, variant_name: str) -> None:
         self._loop = asyncio.get_running_loop()
         started, self._turns = time.time(), []
+        self.quality = QualityMonitor()
+        self._details, self._t0 = {"stats": [], "log": [], "warnings": []}, time.monotonic()
         self._set_busy(True)
         self.lag.reset()
         self._prep_task = asyncio.current_task()
@@ -316,6 +343,7 @@ class EngineBridge(QObject):
                        error: CallError | None, record_path: Path | None) -> CallRecord:
         rec = call_setup.history_record(profile, variant, started, result, error, record_path,
                                         self._turns, self.redact)
+        rec.details = self._details
         try:
             self.history.add(rec)
         except (HistoryError, sqlite3.Error, OSError) as exc:

@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         b.media_resumed.connect(lambda _gap: bar.reason.setText(""))
         b.call_error.connect(lambda e: self.banner.show_error(errors.explain(e), e.detail))
         b.log_line.connect(self.event_log.add)
+        b.quality_warning.connect(self._on_quality)
         b.levels.connect(dev.set_levels)
         b.device_changed.connect(lambda kind, name, why: self.banner.show_notice(
             f"{why} Now using “{name}”.", f"{'Microphone' if kind == 'input' else 'Speaker'} changed"))
@@ -195,6 +196,16 @@ class MainWindow(QMainWindow):
             self._calls_started += 1
         detail = f" — {reason}" if reason and state not in ("FAILED", "STARTING") else ""
         self.state_label.setText(self.call_bar.status.text() + detail)
+
+    def _on_quality(self, warning) -> None:
+        """A call-quality warning shows in the banner; when it recovers, the banner goes."""
+        if warning.active:
+            self._quality_kind = warning.kind
+            self.banner.show_notice(warning.message, "Call quality")
+        elif getattr(self, "_quality_kind", None) == warning.kind:
+            self._quality_kind = None
+            if self.banner.title.text() == "Call quality":  # not an error shown since
+                self.banner.clear()
 
     def _on_lag(self, now: float, worst: float) -> None:
         text = f"UI lag {now:.0f} ms"

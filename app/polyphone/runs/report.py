@@ -9,43 +9,23 @@ written), the turn table as CSV, and the app, OS and library versions.
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
-import platform
-import sys
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from .runner import THRESHOLDS, RunResult
+from .. import repro
+from ..engine.diagnostics import THRESHOLDS
+from ..repro import table_csv
+from .runner import RunResult
 
 TURN_FIELDS = ("turn", "kind", "caller_start_s", "caller_end_s", "response_latency_ms",
                "agent_speaking_ms", "barged_in", "stopped_after_barge_in", "barge_in_stop_ms")
 
 
-def facts() -> dict[str, Any]:
-    out: dict[str, Any] = {"polyphone": __version__, "python": sys.version.split()[0],
-                           "os": platform.platform(), "machine": platform.machine()}
-    for name in ("aiortc", "av", "aioice", "websockets", "numpy"):
-        try:
-            out[name] = __import__(name).__version__
-        except Exception:
-            out[name] = None
-    return out
-
-
 def turns_csv(result: RunResult) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(TURN_FIELDS)
-    for t in result.turns:
-        row = asdict(t)
-        w.writerow(["" if row[f] is None else row[f] for f in TURN_FIELDS])
-    return buf.getvalue()
+    return table_csv([asdict(t) for t in result.turns], TURN_FIELDS)
 
 
 def latency_svg(series: dict[str, list[float | None]], width: int = 640, height: int = 220) -> str:
@@ -105,9 +85,8 @@ def run_html(result: RunResult) -> str:
                    for t in r.turns)
     timings = ", ".join(f"{k} {_cell(v)} ms" for k, v in r.timings_ms.items())
     last = r.stats_series[-1] if r.stats_series else {}
-    warnings = "".join(f"<li class=warn>{html.escape(w['kind'])} over {w['threshold']:g} "
-                       f"from {w['from_s']:.0f} s to {w['to_s']:.0f} s (worst {w['worst']:.0f})</li>"
-                       for w in r.warnings) or "<li>none</li>"
+    warnings = "".join(f"<li class={'warn' if w['active'] else 'ok'}>{w['t']:.0f} s: "
+                       f"{html.escape(w['message'])}</li>" for w in r.warnings) or "<li>none</li>"
     chart = latency_svg({r.target: [t.response_latency_ms for t in r.turns]})
     return page(f"{r.script} — {r.target}", (
         f"<p>{html.escape(r.started_at)} · {status} · {r.duration_s:.1f} s · session "
@@ -123,11 +102,6 @@ def run_html(result: RunResult) -> str:
         f"<p>Recording: <a href=\"recording.wav\">recording.wav</a> (caller left, agent right).</p>"))
 
 
-def _scrub(text: str, token: str | None) -> str:
-    """The engine never logs tokens; this makes sure no file of a run can carry one."""
-    return text.replace(token, "[token]") if token and len(token) >= 8 else text
-
-
 def write_run(result: RunResult, token: str | None = None) -> dict[str, Path]:
     """report.json, report.html and bundle.zip in the run's folder; returns their paths."""
     out = Path(result.out_dir)
@@ -138,31 +112,14 @@ def write_run(result: RunResult, token: str | None = None) -> dict[str, Path]:
     paths = {}
     for name, text in files.items():
         paths[name] = out / name
-        paths[name].write_text(_scrub(text, token), encoding="utf-8")
+        paths[name].write_text(repro.scrub(text, token), encoding="utf-8")
     paths["bundle.zip"] = write_bundle(result, out / "bundle.zip", token)
     return paths
 
 
 def write_bundle(result: RunResult, dest: Path, token: str | None = None) -> Path:
-    entries = {
-        "README.txt": ("A Polyphone repro bundle: one scripted call.\n"
-                       "recording.wav  stereo, caller left, agent right\n"
-                       "report.json    the whole run; report.html the same for people\n"
-                       "stats.json     per-second media statistics; signaling.log the event log\n"
-                       "turns.csv      per-turn latency; facts.json app, OS and library versions\n"),
-        "report.json": json.dumps(result.to_json(), indent=1),
-        "report.html": run_html(result),
-        "stats.json": json.dumps(result.stats_series, indent=1),
-        "signaling.log": "".join(f"{e['t']:9.3f} {e['level']:7} [{e['source']}] {e['text']}\n"
-                                 for e in result.log),
-        "turns.csv": turns_csv(result),
-        "facts.json": json.dumps({**facts(), "sessionId": result.session_id, "callSid": result.call_sid},
-                                 indent=1),
-    }
-    entries = {name: _scrub(text, token) for name, text in entries.items()}
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in entries.items():
-            z.writestr(name, text)
-        if result.recording and Path(result.recording).is_file():
-            z.write(result.recording, "recording.wav")
-    return dest
+    return repro.write_bundle(
+        dest, report=result.to_json(), stats=result.stats_series, log=result.log,
+        turns_csv=turns_csv(result), session_id=result.session_id, call_sid=result.call_sid,
+        recording=Path(result.recording) if result.recording else None,
+        extra_files={"report.html": run_html(result)}, token=token)

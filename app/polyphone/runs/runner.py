@@ -26,6 +26,7 @@ from ..audio.analysis import SpeechEdges, VoiceActivity
 from ..audio.files import read_wav
 from ..audio.recorder import CallRecorder
 from ..engine.call import Call
+from ..engine.diagnostics import QualityMonitor
 from ..engine.events import CallError, CallState, LogLine, SessionStarted, StateChanged, StatsSample
 from ..engine.request import CallRequest
 from .events import RunFinished, RunStarted, TurnMark, TurnResult, WaveChunk
@@ -35,7 +36,6 @@ from .turns import CallerTurn, Segment, turn_table
 
 POLL_S = 0.02
 AGENT_HANGOVER_MS = 300.0
-THRESHOLDS = {"rtt_ms": 400.0, "loss_percent": 5.0, "jitter_ms": 30.0}
 
 
 @dataclass
@@ -61,27 +61,6 @@ class RunResult:
         return asdict(self)
 
 
-def network_warnings(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each second whose RTT, loss or jitter crossed its threshold starts (or extends) a warning."""
-    out: list[dict[str, Any]] = []
-    active: dict[str, dict[str, Any]] = {}
-    for s in series:
-        values = {"rtt_ms": s.get("rtt_ms"), "jitter_ms": s.get("jitter_ms"),
-                  "loss_percent": s.get("loss_percent")}
-        for kind, limit in THRESHOLDS.items():
-            v = values[kind]
-            if v is not None and v > limit:
-                if kind not in active:
-                    active[kind] = {"kind": kind, "threshold": limit, "from_s": s["t"], "to_s": s["t"],
-                                    "worst": v}
-                    out.append(active[kind])
-                w = active[kind]
-                w["to_s"], w["worst"] = s["t"], max(w["worst"], v)
-            else:
-                active.pop(kind, None)
-    return out
-
-
 class ScriptRunner:
     def __init__(self, script: Script, request: CallRequest, *, out_dir: Path,
                  listener: Callable[[object], None] | None = None, label: str | None = None) -> None:
@@ -101,6 +80,7 @@ class ScriptRunner:
         self._recorder: CallRecorder | None = None
         self._call: Call | None = None
         self._stopping = False
+        self._quality = QualityMonitor()
 
     # --- the call's events and frames ----------------------------------------------------
 
@@ -121,6 +101,8 @@ class ScriptRunner:
         elif isinstance(event, SessionStarted):
             r.session_id, r.call_sid = event.session_id or None, event.call_sid
         elif isinstance(event, StatsSample):
+            for w in self._quality.feed(event):
+                r.warnings.append({**asdict(w), "t": self._rel(w.t)})
             sample = {k: v for k, v in asdict(event).items() if k != "t"}
             sample["loss_percent"] = event.fraction_lost * 100 / 256 if event.fraction_lost is not None \
                 else None
@@ -258,6 +240,5 @@ class ScriptRunner:
             r.turns = turn_table(self._caller, segments)
             for row in r.turns:
                 self._emit(row)
-        r.warnings = network_warnings(r.stats_series)
         if self._recorder is not None and self._recorder.frames_written:
             r.recording = str(self._recorder.path)

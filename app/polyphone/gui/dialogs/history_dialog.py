@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import sys
 import time
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QDialog,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ... import repro
 from ...history import CallRecord, History, HistoryError
 
 COLUMNS = ("Time", "Agent", "Variant", "Result", "Duration", "Turn latency", "Recording", "Session ID",
@@ -62,16 +66,19 @@ class HistoryDialog(QDialog):
         self.play_button = QPushButton("&Play recording")
         self.reveal_button = QPushButton("&Show in folder")
         self.copy_button = QPushButton("&Copy row")
+        self.bundle_button = QPushButton("Save repro &bundle…")
         self.delete_button = QPushButton("&Delete")
         self.refresh_button = QPushButton("&Refresh")
         self.close_button = QPushButton("Close")
         for b, name in ((self.play_button, "Play recording"),
                         (self.reveal_button, "Show recording in folder"),
                         (self.copy_button, "Copy call details"), (self.delete_button, "Delete call"),
+                        (self.bundle_button, "Save a repro bundle of this call"),
                         (self.refresh_button, "Refresh history"), (self.close_button, "Close history")):
             b.setAccessibleName(name)
         row = QHBoxLayout()
-        for b in (self.play_button, self.reveal_button, self.copy_button, self.delete_button):
+        for b in (self.play_button, self.reveal_button, self.copy_button, self.bundle_button,
+                  self.delete_button):
             row.addWidget(b)
         row.addStretch(1)
         row.addWidget(self.refresh_button)
@@ -83,6 +90,7 @@ class HistoryDialog(QDialog):
         self.play_button.clicked.connect(self.play)
         self.reveal_button.clicked.connect(self.reveal)
         self.copy_button.clicked.connect(self.copy)
+        self.bundle_button.clicked.connect(self.choose_bundle_path)
         self.delete_button.clicked.connect(self.delete)
         self.refresh_button.clicked.connect(self.reload)
         self.close_button.clicked.connect(self.accept)
@@ -120,7 +128,40 @@ class HistoryDialog(QDialog):
         self.play_button.setEnabled(has_file)
         self.reveal_button.setEnabled(has_file)
         self.copy_button.setEnabled(r is not None)
+        self.bundle_button.setEnabled(r is not None)
         self.delete_button.setEnabled(r is not None)
+
+    def choose_bundle_path(self) -> None:
+        r = self.selected()
+        if r is None:
+            return
+        name = f"polyphone-call-{time.strftime('%Y%m%d-%H%M%S', time.localtime(r.started_at))}.zip"
+        path, _ = QFileDialog.getSaveFileName(self, "Save a repro bundle", str(Path.home() / name),
+                                              "Zip archives (*.zip)")
+        if path:
+            self.save_bundle(Path(path))
+
+    def save_bundle(self, path: Path) -> bool:
+        """One .zip for a bug report: recording, stats, log, turn latencies, versions, ids."""
+        r = self.selected()
+        if r is None:
+            return False
+        turns = [{"turn": i + 1, "response_latency_ms": ms} for i, ms in enumerate(r.turn_latencies_ms)]
+        report = {k: v for k, v in dataclasses.asdict(r).items() if k != "details"}
+        try:
+            repro.write_bundle(
+                path, report=report, stats=r.details.get("stats", []), log=r.details.get("log", []),
+                turns_csv=repro.table_csv(turns, ("turn", "response_latency_ms")),
+                session_id=r.session_id or None, call_sid=r.call_sid or None, recording=r.recording,
+                extra_files={"warnings.json": json.dumps(r.details.get("warnings", []), indent=1)})
+        except OSError as exc:
+            self.status.setText(f"The bundle could not be saved: {exc.strerror or exc}. "
+                                "Choose another folder.")
+            return False
+        missing = "" if r.recording and r.recording.exists() else " (this call has no recording)"
+        old = "" if r.details else " (a call from before Polyphone kept stats and logs per call)"
+        self.status.setText(f"Saved {path}{missing}{old}.")
+        return True
 
     def play(self) -> None:
         r = self.selected()
