@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers.cli import run_polyphone
 from polyphone import protocol
 from polyphone.localgw import Faults
 
@@ -21,16 +19,7 @@ pytestmark = pytest.mark.integration
 
 async def polyphone(*args: str, token: str | None = TOKEN, tmp: Path,
                     timeout: float = 40) -> tuple[int, str, str]:
-    env = dict(os.environ, POLYPHONE_CONFIG_DIR=str(tmp / "config"),
-               POLYPHONE_DATA_DIR=str(tmp / "data"), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
-    env.pop("POLYPHONE_TOKEN", None)
-    if token is not None:
-        env["POLYPHONE_TOKEN"] = token
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polyphone", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return proc.returncode, out.decode(), err.decode()
+    return await run_polyphone(*args, tmp=tmp, token=token, timeout=timeout)
 
 
 async def test_echo_call_exit_0_with_json_and_a_recording(gateway_factory, tmp_path) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import wave
 from pathlib import Path
 
 import pytest
 
+from helpers.cli import run_polyphone
 from polyphone.paths import resource
 
 TOKEN = "load-token-3a9e51"
@@ -18,13 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 async def polyphone(*args: str, tmp: Path, timeout: float = 60) -> tuple[int, str, str]:
-    env = dict(os.environ, POLYPHONE_CONFIG_DIR=str(tmp / "config"), POLYPHONE_DATA_DIR=str(tmp / "data"),
-               PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", POLYPHONE_TOKEN=TOKEN)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polyphone", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return proc.returncode, out.decode(), err.decode()
+    return await run_polyphone(*args, tmp=tmp, token=TOKEN, timeout=timeout)
 
 
 async def test_three_calls_at_once_each_recorded_with_deadline_figures(gateway_factory, tmp_path) -> None:

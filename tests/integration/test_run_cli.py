@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import shutil
-import sys
 import wave
 import zipfile
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.cli import run_polyphone
 from polyphone.paths import resource
 
 TOKEN = "run-cli-token-6f20b4"
@@ -21,13 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 async def polyphone(*args: str, tmp: Path, timeout: float = 150) -> tuple[int, str, str]:
-    env = dict(os.environ, POLYPHONE_CONFIG_DIR=str(tmp / "config"), POLYPHONE_DATA_DIR=str(tmp / "data"),
-               PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", POLYPHONE_TOKEN=TOKEN)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polyphone", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return proc.returncode, out.decode(), err.decode()
+    return await run_polyphone(*args, tmp=tmp, token=TOKEN, timeout=timeout)
 
 
 async def test_barge_in_script_end_to_end(gateway_factory, tmp_path) -> None:

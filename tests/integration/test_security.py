@@ -33,6 +33,7 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from helpers import leak_scan
+from helpers.cli import run_polyphone
 from polyphone import protocol
 from polyphone.config import CUSTOM, Profile, ProfileStore, Settings, SettingsStore
 from polyphone.engine import ice
@@ -46,24 +47,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def polyphone(*args: str, tmp: Path, env: dict | None = None, token: str | None = TOKEN,
                     timeout: float = 60, prelude: str = "") -> tuple[int, str, str]:
-    """`python -m polyphone ARGS` (after `prelude`, Python code run first in that process)."""
-    env = dict(env or os.environ, POLYPHONE_CONFIG_DIR=str(tmp / "config"),
-               POLYPHONE_DATA_DIR=str(tmp / "data"),
-               PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
-    env.pop("POLYPHONE_TOKEN", None)
-    if token is not None:
-        env["POLYPHONE_TOKEN"] = token
-    code = f"{prelude}\nimport sys\nfrom polyphone.__main__ import main\nsys.exit(main())"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return proc.returncode, out.decode(), err.decode()
+    """`polyphone ARGS` in a child process (after `prelude`, Python code run first in it)."""
+    return await run_polyphone(*args, tmp=tmp, token=token, timeout=timeout, base_env=env,
+                               prelude=prelude or "pass")
 
 
 # --- TLS: a private CA and a wss:// front for the real local gateway ---------------------
