@@ -26,7 +26,7 @@ report.json    the call as a whole (and report.html, for a scripted run)
 stats.json     per-second media statistics (RTT, jitter, loss, packets, bit rates)
 signaling.log  the event log: signaling, ICE, DTLS, audio, quality warnings
 turns.csv      per-turn response latency (and barge-in figures, for a scripted run)
-facts.json     Polyphone, Python, OS and library versions; sessionId and callSid
+facts.json     Polyphone, Python, OS and library versions; the sound devices; sessionId, callSid
 """
 
 
@@ -63,14 +63,16 @@ def scrub(text: str, token: str | None) -> str:
 def write_bundle(dest: Path, *, report: dict[str, Any], stats: list[dict[str, Any]],
                  log: list[dict[str, Any]], turns_csv: str, session_id: str | None,
                  call_sid: str | None, recording: Path | None = None,
-                 extra_files: dict[str, str] | None = None, token: str | None = None) -> Path:
+                 devices: dict[str, Any] | None = None, extra_files: dict[str, str] | None = None,
+                 token: str | None = None) -> Path:
     entries = {
         "README.txt": README,
         "report.json": json.dumps(report, indent=1, default=str),
         "stats.json": json.dumps(stats, indent=1),
         "signaling.log": log_text(log),
         "turns.csv": turns_csv,
-        "facts.json": json.dumps(facts(sessionId=session_id, callSid=call_sid), indent=1),
+        "facts.json": json.dumps(facts(sessionId=session_id, callSid=call_sid, devices=devices or {}),
+                                 indent=1),
         **(extra_files or {}),
     }
     dest.parent.mkdir(parents=True, exist_ok=True)

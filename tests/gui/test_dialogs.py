@@ -190,7 +190,8 @@ def test_history_saves_a_repro_bundle_of_any_call(qtbot, tmp_path) -> None:
                      turn_latencies_ms=[812.0, 640.5], recording_path=str(rec),
                      details={"stats": [{"t": 1.0, "rtt_ms": 41.0}],
                               "log": [{"t": 0.1, "level": "info", "source": "ice", "text": "connected"}],
-                              "warnings": [{"t": 2.0, "kind": "rtt", "active": True}]}))
+                              "warnings": [{"t": 2.0, "kind": "rtt", "active": True}],
+                              "devices": {"input": "pulse:input:vmic", "output": "system default"}}))
     d = HistoryDialog(h)
     qtbot.addWidget(d)
     assert d.bundle_button.isEnabled()
@@ -199,7 +200,8 @@ def test_history_saves_a_repro_bundle_of_any_call(qtbot, tmp_path) -> None:
     with zipfile.ZipFile(out) as z:
         assert {"recording.wav", "stats.json", "signaling.log", "turns.csv", "facts.json",
                 "warnings.json", "report.json"} <= set(z.namelist())
-        assert json.loads(z.read("facts.json"))["sessionId"] == "s-9"
+        facts = json.loads(z.read("facts.json"))
+        assert facts["sessionId"] == "s-9" and facts["devices"]["input"] == "pulse:input:vmic"
         assert "812.0" in z.read("turns.csv").decode() and "connected" in z.read("signaling.log").decode()
         assert json.loads(z.read("stats.json"))[0]["rtt_ms"] == 41.0
     assert d.save_bundle(tmp_path / "new-dir" / "b.zip")            # a new folder is made

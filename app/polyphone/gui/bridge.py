@@ -242,6 +242,8 @@ class EngineBridge(QObject):
         started, self._turns = time.time(), []
         self.quality = QualityMonitor()
         self._details, self._t0 = {"stats": [], "log": [], "warnings": []}, time.monotonic()
+        self._details["devices"] = {"input": self.settings.input_device or "system default",
+                                    "output": self.settings.output_device or "system default"}
         self._set_busy(True)
         self.lag.reset()
         self._prep_task = asyncio.current_task()

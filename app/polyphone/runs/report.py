@@ -122,4 +122,5 @@ def write_bundle(result: RunResult, dest: Path, token: str | None = None) -> Pat
         dest, report=result.to_json(), stats=result.stats_series, log=result.log,
         turns_csv=turns_csv(result), session_id=result.session_id, call_sid=result.call_sid,
         recording=Path(result.recording) if result.recording else None,
+        devices={"input": "the script's WAV files", "output": "none (decoded audio recorded)"},
         extra_files={"report.html": run_html(result)}, token=token)

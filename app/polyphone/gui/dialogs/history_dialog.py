@@ -153,6 +153,7 @@ class HistoryDialog(QDialog):
                 path, report=report, stats=r.details.get("stats", []), log=r.details.get("log", []),
                 turns_csv=repro.table_csv(turns, ("turn", "response_latency_ms")),
                 session_id=r.session_id or None, call_sid=r.call_sid or None, recording=r.recording,
+                devices=r.details.get("devices"),
                 extra_files={"warnings.json": json.dumps(r.details.get("warnings", []), indent=1)})
         except OSError as exc:
             self.status.setText(f"The bundle could not be saved: {exc.strerror or exc}. "
