@@ -9,8 +9,9 @@ Writes, under DIR:
 
 Reproducible: the SVG is rendered by Qt's SVG renderer (offscreen, no display
 needed) and the PNG, ICO and ICNS files are written here byte by byte (no
-timestamps, fixed zlib level), so the same Qt gives the same bytes. The outputs
-are committed; tests/unit/test_app_icons.py re-runs this and compares.
+timestamps, fixed zlib level, unfiltered rows). The outputs are committed;
+tests/unit/test_app_icons.py re-runs this and compares the decoded pixels (zlib
+builds differ in the bytes they write for the same rows).
 """
 
 from __future__ import annotations

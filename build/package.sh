@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the frozen app (PyInstaller, one folder) for the OS this runs on:
 #   Linux: dist/Polyphone/polyphone    macOS: dist/Polyphone.app    Windows: dist/Polyphone/
-# Sets up first (build/setup.sh) and installs the `build` extra (PyInstaller) into .venv.
+# Sets up first (build/setup.sh --build: PyInstaller in .venv, the Python shared library).
 # The build's own files go to build/out/pyinstaller; its log to build/out/package.log.
 #
 # usage: build/package.sh [--if-changed] [--clean] [--verbose]
@@ -35,7 +35,7 @@ DIST="$ROOT/dist"
 APP="$DIST/Polyphone"
 START=$(date +%s)
 
-"$ROOT/build/setup.sh"
+"$ROOT/build/setup.sh" --build
 mkdir -p "$OUT"
 for tool in objdump strip; do  # PyInstaller reads binaries with objdump; the spec strips libpython
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' is missing: sudo apt-get install binutils"
@@ -49,13 +49,6 @@ build_key() {
     "$VENV/bin/python" -m pip freeze --all 2>/dev/null
   } | sha256sum | cut -c1-64
 }
-
-if ! "$VENV/bin/python" -c 'import PyInstaller' >/dev/null 2>&1; then
-  say "installing PyInstaller (the 'build' extra) into .venv ..."
-  env PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
-    "$VENV/bin/python" -m pip install -q -e ".[build]" >"$LOG" 2>&1 ||
-    { tail -n 30 "$LOG" >&2; die "could not install PyInstaller (log: ${LOG#"$ROOT"/})"; }
-fi
 
 key=$(build_key)
 if [ "$IF_CHANGED" = 1 ] && [ -f "$APP/.build-key" ] && [ "$(cat "$APP/.build-key")" = "$key" ]; then

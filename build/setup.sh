@@ -6,8 +6,9 @@
 # When nothing changed it takes about a second: step 3 is skipped while a stamp
 # in .venv matches pyproject.toml, the package lists and this script.
 #
-# usage: build/setup.sh [--test] [--verbose]
-#   --test     also the test-only system packages and Python packages
+# usage: build/setup.sh [--build] [--test] [--verbose]
+#   --build    also what building the frozen app needs (PyInstaller, the Python shared library)
+#   --test     also the test-only system packages and Python packages (implies --build)
 #   --verbose  show apt's and pip's output (otherwise it goes to build/out/setup.log)
 # environment:
 #   PYTHON=python3.12   the interpreter for a new .venv (default: python3)
@@ -25,6 +26,7 @@ VERBOSE="${POLYPHONE_SETUP_VERBOSE:-0}"
 for arg in "$@"; do
   case "$arg" in
     --test) MODE="test" ;;
+    --build) [ "$MODE" = test ] || MODE="build" ;;
     -v | --verbose) VERBOSE=1 ;;
     -h | --help) show_help ;;
     *) bad_arg "$arg" ;;
@@ -176,12 +178,20 @@ fi
 # --- 2. system packages -------------------------------------------------------
 
 wanted=("${APT_RUNTIME[@]}")
+if [ "$MODE" != run ]; then wanted+=("${APT_BUILD[@]}"); fi
 if [ "$MODE" = test ]; then wanted+=("${APT_TEST[@]}"); fi
-# Debian's own Python keeps `venv` (ensurepip) in a package of its own.
-if [ -n "$PY" ] && command -v dpkg >/dev/null 2>&1 &&
-  dpkg -S "$(readlink -f "$PY")" >/dev/null 2>&1; then
-  pyver=$(py_version "$PY")
-  wanted+=("python${pyver%.*}-venv")
+# The distribution's own Python keeps `venv` (ensurepip) and its shared library (which
+# PyInstaller bundles) in packages of their own; a python.org, pyenv or uv Python has both.
+base_py="$PY"
+if [ -z "$base_py" ]; then
+  base_py=$("$VENV/bin/python" -c 'import sys; print(getattr(sys, "_base_executable", ""))' 2>/dev/null || true)
+fi
+if [ -n "$base_py" ] && command -v dpkg >/dev/null 2>&1 &&
+  dpkg -S "$(readlink -f "$base_py")" >/dev/null 2>&1; then
+  pyver=$(py_version "$base_py")
+  pyver=${pyver%.*}
+  if [ -n "$PY" ]; then wanted+=("python$pyver-venv"); fi
+  if [ "$MODE" != run ]; then wanted+=("libpython${pyver}t64|libpython$pyver"); fi
 fi
 
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -207,15 +217,19 @@ fi
 
 target="." label="polyphone"
 # The tests build the frozen app (tests/frozen), so --test brings PyInstaller too.
-if [ "$MODE" = test ]; then target=".[test,build]" label="polyphone[test,build]"; fi
+case "$MODE" in
+  test) target=".[test,build]" label="polyphone[test,build]" ;;
+  build) target=".[build]" label="polyphone[build]" ;;
+esac
 key=$(stamp_key)
 stamp_ok() { [ -f "$VENV/.polyphone-setup-$1" ] && [ "$(cat "$VENV/.polyphone-setup-$1")" = "$key" ]; }
-if stamp_ok test || { [ "$MODE" = run ] && stamp_ok run; }; then
+# A stamp covers its own mode and the ones below it: test > build > run.
+if stamp_ok test || { [ "$MODE" != test ] && stamp_ok build; } || { [ "$MODE" = run ] && stamp_ok run; }; then
   :
 else
   t0=$(date +%s)
   say "python packages: installing $label ..."
-  rm -f "$VENV/.polyphone-setup-run" "$VENV/.polyphone-setup-test"
+  rm -f "$VENV/.polyphone-setup-run" "$VENV/.polyphone-setup-build" "$VENV/.polyphone-setup-test"
   logged env PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
     "$VENV/bin/python" -m pip install -e "$target" ||
     fail "pip install -e '$target'"

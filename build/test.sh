@@ -20,6 +20,7 @@ cd "$ROOT"
 export PYTHONFAULTHANDLER=1        # a crash or the hard limit below prints every thread's stack
 export PYTHONDONTWRITEBYTECODE=1
 export QT_QPA_PLATFORM=offscreen   # no display needed; screenshot tests start their own Xvfb
+export POLYPHONE_NO_SKIPS=1        # a test that would skip fails instead (tests/helpers/no_skips.py)
 
 # ---- test services ----------------------------------------------------------
 # The real parts the tests use -- a PulseAudio sound server with virtual devices,

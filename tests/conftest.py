@@ -13,5 +13,6 @@ for path in (str(TESTS), str(ROOT / "app")):
         sys.path.insert(0, path)
 
 # Test services are session fixtures in tests/helpers, registered here; leak_scan fails the
-# session if a test token turns up in anything the tests wrote.
-pytest_plugins = ["helpers.sound_server", "helpers.keyring_daemon", "helpers.leak_scan"]
+# session if a test token turns up in anything the tests wrote; no_skips turns a skip into a
+# failure under build/test.sh (POLYPHONE_NO_SKIPS=1).
+pytest_plugins = ["helpers.sound_server", "helpers.keyring_daemon", "helpers.leak_scan", "helpers.no_skips"]

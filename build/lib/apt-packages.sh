@@ -18,6 +18,15 @@ APT_RUNTIME=(
   "libglib2.0-0t64|libglib2.0-0"
 )
 
+# Needed to build the frozen app (build/package.sh; the tests build it too).
+APT_BUILD=(
+  # PyInstaller reads binaries with objdump; the spec runs strip.
+  binutils
+)
+# The Python shared library (libpython3.X) PyInstaller bundles is added by build/setup.sh
+# for --build and --test when the interpreter is the distribution's own: its name follows
+# the interpreter's version (Ubuntu 24.04: libpython3.12t64).
+
 # Needed only by the tests: real parts the test fixtures start.
 APT_TEST=(
   # Sound server with virtual devices (pactl and ALSA's pulse PCM are runtime).
@@ -28,10 +37,11 @@ APT_TEST=(
   xvfb xauth
   # Making and measuring test sounds.
   sox
-  # Building the frozen app (tests/frozen): PyInstaller needs objdump, the spec strip.
-  binutils
   # Checking the desktop entry (tests/integration/test_desktop_entry.py).
   desktop-file-utils
+  # Network namespaces and veth links (tests/helpers/netns.py): network faults between
+  # two hosts, and a non-loopback address for the ws:// refusal test.
+  iproute2
   # A real libwebrtc peer: headless Chromium calls the local gateway
   # (tests/integration/test_chromium_interop.py, tests/bench/audio_latency.py).
   chromium

@@ -10,10 +10,11 @@ from pathlib import Path
 
 async def run_polyphone(*args: str, tmp: Path, token: str | None, timeout: float = 60,
                         env: dict[str, str] | None = None, base_env: dict[str, str] | None = None,
-                        prelude: str = "") -> tuple[int, str, str]:
+                        prelude: str = "", wrapper: tuple[str, ...] = ()) -> tuple[int, str, str]:
     """(exit code, stdout, stderr). The token, if any, travels in POLYPHONE_TOKEN, never in argv.
     `env` adds variables to `base_env` (default: this process's); `prelude` is Python run first
-    in the child (then `polyphone ARGS` runs in that same process)."""
+    in the child (then `polyphone ARGS` runs in that same process); `wrapper` is a command the
+    child runs under (e.g. `ip netns exec NS`)."""
     full = dict(base_env if base_env is not None else os.environ, POLYPHONE_CONFIG_DIR=str(tmp / "config"),
                 POLYPHONE_DATA_DIR=str(tmp / "data"),
                 PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", **(env or {}))
@@ -23,7 +24,7 @@ async def run_polyphone(*args: str, tmp: Path, token: str | None, timeout: float
     launch = ["-c", f"{prelude}\nimport sys\nfrom polyphone.__main__ import main\nsys.exit(main())"] \
         if prelude else ["-m", "polyphone"]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *launch, *args, env=full,
+        *wrapper, sys.executable, *launch, *args, env=full,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)

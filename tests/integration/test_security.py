@@ -4,7 +4,8 @@ private files, and no token in any process's argv.
 - A real wss:// server (a TLS websocket front for the real local gateway) with a
   certificate from a private CA made here: `polyphone call` refuses it without the
   CA and calls through it with `--ca-file`.
-- ws:// to this machine's own non-loopback address is refused before any connection.
+- ws:// to a non-loopback address (the far end of a veth between two namespaces made here)
+  is refused before any connection.
 - The local gateway (class, `polyphone gateway`) listens on loopback unless told otherwise.
 - Profiles, settings, history and recordings are 0600 in 0700 folders under umask 022.
 - `polyphone token set` takes no token argument; the processes Polyphone starts during a
@@ -32,7 +33,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from helpers import leak_scan
+from helpers import leak_scan, netns
 from helpers.cli import run_polyphone
 from polyphone import protocol
 from polyphone.config import CUSTOM, Profile, ProfileStore, Settings, SettingsStore
@@ -171,42 +172,46 @@ async def test_the_ice_server_fetch_checks_the_certificate_too(gateway_factory, 
 # --- ws:// only to loopback, and the gateway's own binding ------------------------------
 
 
-def non_loopback_address() -> str | None:
-    """An IPv4 address of this machine that is not loopback (none in a bare namespace)."""
-    try:
-        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
-                             timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for addr in re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
-        if not ipaddress.ip_address(addr).is_loopback:
-            return addr
-    return None
+COUNTER = """
+import socket, sys
+server = socket.create_server((sys.argv[1], 0))
+print("listening", server.getsockname()[1], flush=True)
+while True:
+    conn, _ = server.accept()
+    print("connection", flush=True)
+    conn.close()
+"""
 
 
 async def test_ws_to_a_non_loopback_address_is_refused_before_connecting(tmp_path) -> None:
-    addr = non_loopback_address()
-    if addr is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    connections = 0
-
-    def count(reader, writer) -> None:
-        nonlocal connections
-        connections += 1
-        writer.close()
-
-    server = await asyncio.start_server(count, addr, 0)
-    port = server.sockets[0].getsockname()[1]
+    """A real non-loopback address whatever this machine's interfaces: the far end of a veth
+    between two network namespaces made here. A listener there counts connections; a plain
+    TCP connect from the caller's side proves it is reachable, then polyphone must not add one."""
+    reason = netns.unavailable_reason()
+    if reason is not None:
+        pytest.fail(f"this test needs network namespaces: {reason}")
+    link = netns.Link()
+    listener = await asyncio.create_subprocess_exec(
+        *link.argv(link.gateway_ns, sys.executable, "-c", COUNTER, link.gateway_ip),
+        stdout=asyncio.subprocess.PIPE)
     try:
-        rc, out, err = await polyphone("call", "--url", f"ws://{addr}:{port}{protocol.SIGNAL_PATH}",
-                                       "--json", tmp=tmp_path)
+        port = int((await asyncio.wait_for(listener.stdout.readline(), 15)).split()[-1])
+        probe = await asyncio.create_subprocess_exec(*link.argv(
+            link.caller_ns, sys.executable, "-c",
+            f"import socket; socket.create_connection(({link.gateway_ip!r}, {port}), 5).close()"))
+        assert await asyncio.wait_for(probe.wait(), 15) == 0
+        assert await asyncio.wait_for(listener.stdout.readline(), 15) == b"connection\n"
+        rc, out, err = await run_polyphone(
+            "call", "--url", f"ws://{link.gateway_ip}:{port}{protocol.SIGNAL_PATH}", "--json",
+            tmp=tmp_path, token=TOKEN, prelude="pass", wrapper=tuple(link.argv(link.caller_ns)))
     finally:
-        server.close()
-        await server.wait_closed()
+        listener.kill()
+        rest, _ = await listener.communicate()
+        link.close()
     assert rc == 2, err
     assert "Refusing an unencrypted ws://" in err and "wss://" in err
     assert json.loads(out)["error"]["kind"] == "config"
-    assert connections == 0
+    assert rest.count(b"connection") == 0
 
 
 async def test_the_local_gateway_listens_on_loopback_by_default() -> None:
