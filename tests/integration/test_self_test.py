@@ -45,7 +45,7 @@ def test_no_keyring_fails_with_the_fix(tmp_path) -> None:
     assert not ok and "— fix: " in text and "keyring" in text.lower()
     # everything that does not need the keyring still passes, each on its own line
     assert all(lines[name][0] for name in CHECKS if name != "keyring"), out.stdout
-    assert out.stdout.strip().endswith("1 of 6 checks failed")
+    assert out.stdout.strip().endswith("1 of 7 checks failed")
     assert len(out.stdout.strip().splitlines()) == len(CHECKS) + 2  # header, checks, summary
 
 

@@ -16,30 +16,33 @@ aiortc would hand each one to a decoder thread, decode it to stereo, and come
 back with `run_coroutine_threadsafe` (a task, a future and a self-pipe write
 per 20 ms frame); a mono Opus decode takes ~30 µs, less than the trip.
 
-`install(receiver)` is the one place that touches aiortc's private attributes
-(the buffer, and the track's queue); it checks the aiortc version and the
-attributes' types and refuses loudly if either changed
-(tests/unit/test_jitter.py keeps that honest).
+`install(receiver)` puts it in place through polyphone.rtc_internals (the
+hooks "jitter" and "inline-decode"), which checks the aiortc version and the
+private attributes' types: if either changed, it logs a WARNING saying what is
+degraded and `install` returns None, leaving aiortc's stock buffer (and decoder
+thread) in place; the call goes on (tests/unit/test_rtc_internals.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import fractions
 import logging
 from typing import Callable
 
 import av
 from aiortc import __version__ as AIORTC_VERSION
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, TimestampMapper
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtp import RtpPacket
 from av import AudioFrame, CodecContext, Packet
 
+from .. import rtc_internals
+
 log = logging.getLogger(__name__)
 
-SUPPORTED_AIORTC = ("1.16.",)
-_ATTR = "_RTCRtpReceiver__jitter_buffer"
+_LOW, _HIGH = rtc_internals.HOOKS["jitter"].written_for["aiortc"]
+SUPPORTED_AIORTC = tuple(f"{_LOW[0]}.{minor}." for minor in range(_LOW[1], _HIGH[1]))
+_ATTR = rtc_internals.JITTER_ATTR
 MAX_REORDER = 100  # a sequence number further back than this is a restart, not a late packet
 
 
@@ -110,10 +113,7 @@ class ReleasingBuffer:
             self.gaps += ahead - 1
         self._last = seq
         self.released += 1
-        data = getattr(packet, "_data", None)
-        if data is None:  # aiortc depayloads into `_data` before add(); be safe
-            data = packet.payload
-        frame = JitterFrame(data=data, timestamp=packet.timestamp)
+        frame = JitterFrame(data=rtc_internals.rtp_payload(packet), timestamp=packet.timestamp)
         if self.decode is None:
             return False, frame
         self.decode(frame)
@@ -121,41 +121,17 @@ class ReleasingBuffer:
 
 
 def check_aiortc() -> None:
-    if not AIORTC_VERSION.startswith(SUPPORTED_AIORTC):
-        raise JitterInstallError(
-            f"aiortc {AIORTC_VERSION} is not a version Polyphone's jitter buffer was checked "
-            f"against ({', '.join(SUPPORTED_AIORTC)}x); re-check aiortc's RTCRtpReceiver "
-            "before raising the pin")
+    """Raise JitterInstallError if the installed aiortc is not one the hook was written for."""
+    why = rtc_internals.version_problem("jitter", {"aiortc": AIORTC_VERSION})
+    if why is not None:
+        raise JitterInstallError(f"{why}; re-check aiortc's RTCRtpReceiver before raising the pin")
 
 
-def install(receiver: RTCRtpReceiver, *, decode_inline: bool = True) -> ReleasingBuffer:
+def install(receiver: RTCRtpReceiver, *, decode_inline: bool = True) -> ReleasingBuffer | None:
     """Replace an audio receiver's jitter buffer (and, with `decode_inline`, its decoder
-    thread's work). Raises JitterInstallError if aiortc changed."""
-    check_aiortc()
-    current = getattr(receiver, _ATTR, None)
-    if not isinstance(current, (JitterBuffer, ReleasingBuffer)):
-        raise JitterInstallError(
-            f"aiortc's RTCRtpReceiver no longer has {_ATTR} as a JitterBuffer "
-            f"(found {type(current).__name__}); Polyphone's jitter buffer cannot be installed")
-    if isinstance(current, ReleasingBuffer):
-        return current
-    if getattr(receiver, "_RTCRtpReceiver__kind", None) != "audio":
-        raise JitterInstallError("only audio receivers get the releasing buffer")
-    decode = None
-    if decode_inline:
-        # The remote track is made later (with the remote description): look it up per frame.
-        if not hasattr(receiver, "_track") or not isinstance(
-                getattr(RemoteStreamTrack(kind="audio"), "_queue", None), asyncio.Queue):
-            raise JitterInstallError(
-                "aiortc's RTCRtpReceiver no longer has _track with an asyncio.Queue _queue; "
-                "Polyphone's inline decoder cannot be installed")
-
-        def deliver(frame: AudioFrame) -> None:
-            track = receiver._track
-            if track is not None:  # aiortc makes it before any RTP can arrive
-                track._queue.put_nowait(frame)
-
-        decode = InlineDecoder(deliver)
-    buffer = ReleasingBuffer(decode)
-    setattr(receiver, _ATTR, buffer)
-    return buffer
+    thread's work); installing twice returns the same buffer. None when aiortc changed
+    (logged as a WARNING): aiortc's stock buffer stays and the call works as before.
+    Without the inline decoder's hook, the buffer hands frames to aiortc's decoder."""
+    return rtc_internals.install_audio_buffer(
+        receiver, lambda deliver: ReleasingBuffer(InlineDecoder(deliver) if deliver else None),
+        inline=decode_inline)

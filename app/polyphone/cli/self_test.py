@@ -1,7 +1,8 @@
 """`polyphone --self-test`: is this installation able to make a call? No network needed.
 
 One line per check, `PASS name: what was found` or `FAIL name: what went wrong — fix: what to
-do`; the exit code is 0 when every check passed, 1 otherwise. The checks:
+do`, or `WARN name: what is degraded` for a check that works with less; the exit code is 0 when
+no check failed (a WARN is not a failure), 1 otherwise. The checks:
 
 - resources  the bundled prompts, styles, icons and desktop entry are found
 - qt         Qt's platform plugin loads and a window with SVG icons can be made (in a child
@@ -10,6 +11,9 @@ do`; the exit code is 0 when every check passed, 1 otherwise. The checks:
              sound card or sound server has none): the line says so
 - processing libwebrtc's echo canceller (livekit's native library) loads and runs
 - keyring    the OS keyring answers a read
+- rtc        each hook into aiortc's, aioice's and PyAV's internals (polyphone.rtc_internals)
+             applies to the installed versions: OK, or WARN with what is degraded (a call
+             still works, with the libraries' stock behaviour there)
 - call       a loopback call to the in-process local gateway's echo agent connects and the
              tone it sends comes back
 """
@@ -46,8 +50,11 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warn: bool = False  # passed, with something degraded
 
     def line(self) -> str:
+        if self.ok and self.warn:
+            return f"WARN {self.name}: {_one_line(self.detail)}"
         if self.ok:
             return f"PASS {self.name}: {_one_line(self.detail)}"
         return f"FAIL {self.name}: {_one_line(self.detail)} — fix: {_one_line(self.fix or REINSTALL_FIX)}"
@@ -67,9 +74,15 @@ class Failed(Exception):
         self.fix = fix
 
 
+class Degraded(Exception):
+    """A check passed with something degraded: the message says what."""
+
+
 def _run(name: str, fn: Callable[[], str]) -> Check:
     try:
         return Check(name, True, fn())
+    except Degraded as exc:
+        return Check(name, True, str(exc), warn=True)
     except Failed as exc:
         return Check(name, False, str(exc), exc.fix)
     except Exception as exc:  # a check must report, never crash the self-test
@@ -202,6 +215,18 @@ def check_keyring() -> str:
     return f"{name} answers"
 
 
+def check_rtc() -> str:
+    from .. import rtc_internals
+
+    hooks = rtc_internals.status()
+    versions = ", ".join(f"{lib} {v}" for lib, v in rtc_internals.VERSIONS.items())
+    listed = "; ".join(f"{h.name} OK" if h.ok else f"{h.name} WARN ({h.why}: {h.degraded})"
+                       for h in hooks)
+    if all(h.ok for h in hooks):
+        return f"{versions}: {listed}"
+    raise Degraded(f"{versions}: {listed}")
+
+
 def check_call() -> str:
     return asyncio.run(_loopback_call())
 
@@ -242,7 +267,8 @@ async def _loopback_call() -> str:
 
 CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("resources", check_resources), ("qt", check_qt), ("audio", check_audio),
-    ("processing", check_processing), ("keyring", check_keyring), ("call", check_call),
+    ("processing", check_processing), ("keyring", check_keyring), ("rtc", check_rtc),
+    ("call", check_call),
 )
 
 

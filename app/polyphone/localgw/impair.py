@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from .. import rtc_internals
+
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
 
@@ -110,27 +112,24 @@ class _Line:
 def impair_peer(peer: "RTCPeerConnection", imp: Impairment, *, seed: int | None = None) -> list[_Line]:
     """Put `imp` on every ICE socket `peer` has gathered (call after setLocalDescription).
 
-    Returns the per-direction lines (for counting). Reaches aioice's private
-    `Connection._protocols` and each protocol's `transport`: if aiortc or aioice
-    change them, nothing is impaired and a warning says so.
+    Returns the per-direction lines (for counting). The sockets come from aioice's
+    private state through rtc_internals (the "impair" hook): if aiortc or aioice changed
+    it, nothing is impaired and a warning says so.
     """
     rng = random.Random(seed)
     lines: list[_Line] = []
-    for transceiver in peer.getTransceivers():
-        dtls = transceiver.sender.transport
-        ice = getattr(getattr(getattr(dtls, "transport", None), "_connection", None), "_protocols", None)
-        if not ice:
+    protocols = rtc_internals.ice_protocols(peer)
+    for proto in protocols or []:
+        transport = getattr(proto, "transport", None)
+        if transport is None or getattr(proto, "_polyphone_impaired", False):
             continue
-        for proto in ice:
-            transport = getattr(proto, "transport", None)
-            if transport is None or getattr(proto, "_polyphone_impaired", False):
-                continue
-            out_line = _Line(imp, rng, transport.sendto)
-            in_line = _Line(imp, rng, proto.datagram_received)
-            transport.sendto = out_line         # type: ignore[method-assign]
-            proto.datagram_received = in_line   # type: ignore[method-assign]
-            proto._polyphone_impaired = True
-            lines += [out_line, in_line]
-    if not lines:
-        log.warning("impairment %s: no ICE sockets found (aioice changed?); nothing impaired", imp)
+        out_line = _Line(imp, rng, transport.sendto)
+        in_line = _Line(imp, rng, proto.datagram_received)
+        transport.sendto = out_line         # type: ignore[method-assign]
+        proto.datagram_received = in_line   # type: ignore[method-assign]
+        proto._polyphone_impaired = True
+        lines += [out_line, in_line]
+    if protocols is not None and not lines:
+        log.warning("impairment %s: no ICE sockets found (call after setLocalDescription); "
+                    "nothing impaired", imp)
     return lines
