@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..protocol import ErrorCode
 from .agents import AGENT_KINDS
+from .faults import ERROR_SHAPES, MAX_CLOSE_REASON_BYTES, valid_close_code
 from .impair import Impairment
 from .server import Faults, LocalGateway
 
@@ -59,6 +60,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="impair the media both ways, like netem: loss=5%%,delay=200ms,jitter=30ms")
     faults.add_argument("--drop-packet-after", type=float, default=None, metavar="S",
                         help="drop one outbound RTP audio packet S seconds after the answer")
+    faults.add_argument("--hangup-after", type=float, default=None, metavar="S",
+                        help="hang up S seconds after the answer like a real server: tear the peer "
+                             "connection down and close the websocket at once, no close frame")
+    faults.add_argument("--hangup-code", type=_close_code, default=None, metavar="CODE",
+                        help="with --hangup-after: the websocket close code (default 1000; "
+                             "1000-1003, 1007-1014, 3000-4999)")
+    faults.add_argument("--hangup-reason", type=_close_reason, default=None, metavar="TEXT",
+                        help=f"with --hangup-after: the websocket close reason (default empty; at most "
+                             f"{MAX_CLOSE_REASON_BYTES} bytes)")
+    faults.add_argument("--close-without-session", action="store_true",
+                        help='with --close-after: send the close frame as {"type":"close"}, '
+                             "no sessionId")
+    faults.add_argument("--error-shape", choices=ERROR_SHAPES, default=None,
+                        help="answer every valid offer with an error frame without a code: no-code "
+                             "(data has only a message), no-data (no data), bare-message (a top-level "
+                             "message, no sessionId or data)")
+    faults.add_argument("--pause-rtp", type=_pause, default=None, metavar="START:LENGTH",
+                        help="from START s after the answer, send no RTP audio for LENGTH s (RTCP and "
+                             "ICE go on; sequence numbers stay continuous, as with Opus DTX), e.g. 2:20")
+    faults.add_argument("--bad-candidates", action="store_true",
+                        help="after the answer's candidates, send bad ice-candidate frames: too few "
+                             "fields, garbage, an unparsable port, a duplicate, sdpMLineIndex as a "
+                             'string, sdpMid only, and "" (end-of-candidates)')
+    faults.add_argument("--no-resume", action="store_true",
+                        help="bind each session to its socket: it ends when the socket drops, and "
+                             "frames naming it from another socket get HANDLER_ERROR")
+
+
+def _close_code(text: str) -> int:
+    try:
+        code = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not valid_close_code(code):
+        raise argparse.ArgumentTypeError(f"{code} is not a close code a server may send "
+                                         "(1000-1003, 1007-1014, 3000-4999)")
+    return code
+
+
+def _close_reason(text: str) -> str:
+    if len(text.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
+        raise argparse.ArgumentTypeError(f"over {MAX_CLOSE_REASON_BYTES} bytes of UTF-8")
+    return text
+
+
+def _pause(text: str) -> tuple[float, float]:
+    start, sep, length = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        pause = (float(start), float(length))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"use START:LENGTH in seconds, e.g. 2:20 (not {text!r})") from None
+    if pause[0] < 0 or pause[1] <= 0:
+        raise argparse.ArgumentTypeError("START must be >= 0 and LENGTH > 0")
+    return pause
 
 
 def _impairment(text: str) -> Impairment:
@@ -98,12 +155,25 @@ def run(args: argparse.Namespace) -> int:
     if not tokens:
         print("polyphone gateway: no tokens configured; any non-empty token is accepted",
               file=sys.stderr)
+    for flag, value, needs, given in (
+            ("--hangup-code", args.hangup_code, "--hangup-after", args.hangup_after),
+            ("--hangup-reason", args.hangup_reason, "--hangup-after", args.hangup_after),
+            ("--close-without-session", args.close_without_session or None, "--close-after",
+             args.close_after)):
+        if value is not None and given is None:
+            print(f"polyphone gateway: {flag} needs {needs}", file=sys.stderr)
+            return 2
     faults = Faults(
         answer_delay=args.answer_delay, never_answer=args.never_answer,
         drop_socket_after=args.drop_socket_after, error_code=args.error_code,
         malformed_frames=args.malformed_frames, close_after=args.close_after,
         candidates_before_answer=args.candidates_before_answer,
         drop_packet_after=args.drop_packet_after, impair=args.impair,
+        hangup_after=args.hangup_after,
+        hangup_code=1000 if args.hangup_code is None else args.hangup_code,
+        hangup_reason=args.hangup_reason or "", close_without_session=args.close_without_session,
+        error_shape=args.error_shape, pause_rtp=args.pause_rtp, bad_candidates=args.bad_candidates,
+        no_resume=args.no_resume,
     )
     gateway = LocalGateway(host=args.host, port=args.port, tokens=tokens, agent=args.agent,
                            faults=faults, think_ms=args.think_ms)

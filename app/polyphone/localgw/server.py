@@ -5,9 +5,10 @@ One websockets server serves the signaling socket at `protocol.SIGNAL_PATH` and
 gets a session: an aiortc answerer (no ICE servers: nothing leaves the machine)
 and an agent (echo or demo). Sessions are routed by `sessionId`, not by
 socket: when a socket drops, its sessions wait `grace_seconds` for any frame
-carrying their id on a new socket. Whatever a client sends, the reply is an
-answer, an `error` frame, or nothing; the socket stays open and the server lives.
-`Faults` injects the misbehaviour a client must survive.
+carrying their id on a new socket (with `Faults.no_resume`, they end with it).
+Whatever a client sends, the reply is an answer, an `error` frame, or nothing;
+the socket stays open and the server lives. `Faults` injects the misbehaviour a
+client must survive (misbehaviour.py plays it).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from websockets.http11 import Request, Response
 from .. import protocol
 from ..protocol import Answer, Close, ErrorCode, IceCandidate, Offer, ProtocolError
 from .agents import AGENT_KINDS, agent_kind_for, think_ms_for
-from .faults import Faults, drop_next_rtp_packet, malformed_frame_texts
-from .impair import impair_peer
+from .faults import Faults
+from .misbehaviour import after_answer, impair_media, refuse_offer
+from .rawframes import frame_session_id, names_no_session
 from .session import BadCandidate, BridgeFailure, Session, candidate_key, open_peer, sdp_candidates
 
 SEND_TIMEOUT = 5.0
@@ -39,18 +41,9 @@ MAX_SESSIONS = 64
 MAX_CONNECTIONS = 128
 GRACE_SECONDS = 30.0
 _ENDED_KEPT = 256
+UNKNOWN_SESSION = "Unknown or expired session"
 
 __all__ = ["Faults", "LocalGateway", "Session"]
-
-
-def _frame_session_id(raw: str | bytes) -> str:
-    """The sessionId of a frame that failed to parse, when it has a readable one."""
-    try:
-        obj = json.loads(raw)
-    except Exception:
-        return ""
-    sid = obj.get("sessionId") if isinstance(obj, dict) else None
-    return sid[:128] if isinstance(sid, str) else ""
 
 
 class LocalGateway:
@@ -211,7 +204,7 @@ class LocalGateway:
                     raise
                 except Exception:  # a bug here must not take the socket or the server down
                     self.log.exception("local gateway: error handling a frame")
-                    await self._error(ws, _frame_session_id(raw), ErrorCode.HANDLER_ERROR,
+                    await self._error(ws, frame_session_id(raw), ErrorCode.HANDLER_ERROR,
                                       "The gateway failed to handle the message")
         except ConnectionClosed:
             pass
@@ -243,8 +236,10 @@ class LocalGateway:
         try:
             msg = protocol.parse(raw)
         except ProtocolError as exc:
-            await self._error(ws, _frame_session_id(raw), exc.code, exc.reason)
+            await self._error(ws, frame_session_id(raw), exc.code, exc.reason)
             return
+        if isinstance(msg, Close) and not msg.session_id and names_no_session(raw):
+            return await self._error(ws, "", ErrorCode.INVALID_MESSAGE, "close: missing 'sessionId'")
         if isinstance(msg, Offer):
             await self._on_offer(ws, msg)
         elif isinstance(msg, IceCandidate):
@@ -256,11 +251,14 @@ class LocalGateway:
                               f"a client may not send {msg.type!r} messages")
 
     def _route(self, ws: ServerConnection, session_id: str) -> Session | None:
-        """The live session with this id, re-attached to `ws` if it came on another socket."""
+        """The live session with this id, re-attached to `ws` if it came on another socket
+        (with `Faults.no_resume`, a session is only reachable from its own socket)."""
         session = self.sessions.get(session_id) if session_id else None
         if session is None or session.closed:
             return None
         if session.ws is not ws:
+            if self.faults.no_resume:
+                return None
             if session.grace is not None:
                 session.grace.cancel()
                 session.grace = None
@@ -279,6 +277,9 @@ class LocalGateway:
         for session in self.sessions.values():
             if session.ws is ws and not session.closed:
                 session.ws = None
+                if self.faults.no_resume:  # bound to its socket: it ends with it, at once
+                    self._spawn(self._end_session(session, "signaling lost"))
+                    continue
                 session.state = "detached"
                 session.grace = loop.call_later(self.grace_seconds, self._grace_expired, session)
                 self.log.info("session %s detached; %.0f s to re-attach", session.id,
@@ -297,10 +298,9 @@ class LocalGateway:
             return await self._error(ws, sid_in, ErrorCode.UNAUTHORIZED, "Auth token required")
         if not self.token_ok(offer.auth_token):
             return await self._error(ws, sid_in, ErrorCode.UNAUTHORIZED, "Invalid authentication token")
-        if self.faults.error_code:
-            return await self._error(ws, sid_in, self.faults.error_code, "Injected fault")
-        if self.faults.never_answer:
-            self.log.info("offer received; never answering (fault)")
+        if self.faults.no_resume and sid_in and self._route(ws, sid_in) is None:
+            return await self._error(ws, sid_in, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
+        if await refuse_offer(self, ws, sid_in):  # error_shape, error_code, never_answer
             return
         if len(self.sessions) + self._pending >= self.max_sessions:
             return await self._error(ws, sid_in, ErrorCode.AGENT_FAILURE,
@@ -317,9 +317,7 @@ class LocalGateway:
             return await self._error(ws, sid_in, ErrorCode.MEDIA_BRIDGE_FAILURE, str(exc))
         finally:
             self._pending -= 1
-        if self.faults.impair is not None and self.faults.impair.active:
-            impair_peer(peer, self.faults.impair)
-            self.log.info("session %s: media impaired (%s)", sid, self.faults.impair)
+        impair_media(self, sid, peer)
         session = Session(
             id=sid, peer=peer, agent=agent, agent_kind=kind, mode=offer.mode, ws=ws, sinks=sinks,
             offer_candidates=frozenset(candidate_key(c.candidate) for c in sdp_candidates(offer.sdp)),
@@ -347,21 +345,12 @@ class LocalGateway:
             for frame in candidates:
                 await self._send(session.ws, frame)
         session.state = "active" if session.ws is not None else "detached"
-        if faults.malformed_frames:
-            for text in malformed_frame_texts(sid):
-                await self._send(session.ws, text)
-        if faults.drop_socket_after is not None:
-            session.spawn(self._drop_socket_later(session, faults.drop_socket_after))
-        if faults.close_after is not None:
-            session.spawn(self._close_later(session, faults.close_after))
-        if faults.drop_packet_after is not None:
-            session.spawn(self._drop_packet_later(session, faults.drop_packet_after))
+        await after_answer(self, session)  # the misbehaviour Faults asks for
 
     async def _on_candidate(self, ws: ServerConnection, msg: IceCandidate) -> None:
         session = self._route(ws, msg.session_id)
         if session is None:
-            return await self._error(ws, msg.session_id, ErrorCode.HANDLER_ERROR,
-                                     "Unknown or expired session")
+            return await self._error(ws, msg.session_id, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
         try:
             await session.add_remote_candidate(msg.candidate)
         except BadCandidate as exc:
@@ -370,8 +359,7 @@ class LocalGateway:
     async def _on_close(self, ws: ServerConnection, msg: Close) -> None:
         session = self._route(ws, msg.session_id)
         if session is None:
-            return await self._error(ws, msg.session_id, ErrorCode.HANDLER_ERROR,
-                                     "Unknown or expired session")
+            return await self._error(ws, msg.session_id, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
         await self._end_session(session, "closed by the client")
 
     # --- session ends -----------------------------------------------------------------
@@ -395,21 +383,3 @@ class LocalGateway:
         # The teardown runs in a task of the gateway's, so it completes (and stop() waits
         # for it) even when the caller is a session task that the teardown cancels.
         await asyncio.shield(self._spawn(session.close()))
-
-    async def _close_later(self, session: Session, delay: float) -> None:
-        if await self._pause(delay) or session.closed:
-            return
-        await self._send(session.ws, Close(session.id))
-        await self._end_session(session, "closed by the agent")
-
-    async def _drop_packet_later(self, session: Session, delay: float) -> None:
-        if await self._pause(delay) or session.closed:
-            return
-        self.log.info("session %s: dropping one outbound RTP audio packet (fault)", session.id)
-        drop_next_rtp_packet(session.peer, session.rtp_dropped)
-
-    async def _drop_socket_later(self, session: Session, delay: float) -> None:
-        if await self._pause(delay) or session.closed or session.ws is None:
-            return
-        self.log.info("session %s: dropping its socket (fault)", session.id)
-        session.ws.transport.abort()

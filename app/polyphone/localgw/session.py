@@ -16,7 +16,7 @@ from ..audio import jitter
 from ..audio.files import NullSink
 from ..protocol import Candidate
 from .agents import Agent, make_agent
-from .faults import DroppedPacket
+from .faults import DroppedPacket, RtpPause
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -103,6 +103,7 @@ class Session:
     close_reason: str = ""
     sinks: list[NullSink] = field(default_factory=list)
     rtp_dropped: list[DroppedPacket] = field(default_factory=list)  # Faults.drop_packet_after
+    rtp_pause: RtpPause | None = None  # Faults.pause_rtp: started_at/ended_at (monotonic), swallowed
     tasks: set[asyncio.Task] = field(default_factory=set)
     grace: asyncio.TimerHandle | None = None
 
@@ -114,6 +115,7 @@ class Session:
         return {"candidates_added": self.candidates_added,
                 "candidates_ignored": self.candidates_ignored,
                 "reattachments": self.reattachments, "rtp_dropped": len(self.rtp_dropped),
+                "rtp_paused": self.rtp_pause.swallowed if self.rtp_pause is not None else 0,
                 **self.agent.counters()}
 
     def spawn(self, coro) -> asyncio.Task:
