@@ -5,6 +5,9 @@
 
 # Needed to run the app.
 APT_RUNTIME=(
+  # The system's CA certificates: wss:// to the gateway is checked against the OS trust
+  # store (truststore), and update-ca-certificates installs a company CA there.
+  ca-certificates
   # PortAudio: the sounddevice wheel on Linux does not bundle it.
   libportaudio2
   # Choosing a PulseAudio/PipeWire device: ALSA's `pulse` PCM (PortAudio opens

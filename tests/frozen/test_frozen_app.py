@@ -98,3 +98,72 @@ def test_every_bundled_library_finds_its_dependencies(frozen_app) -> None:
         if lost:
             missing[str(path.relative_to(internal))] = lost
     assert not missing, missing
+
+
+async def test_the_frozen_app_trusts_a_ca_in_the_system_store(frozen_app, tmp_path) -> None:
+    """A PyInstaller bundle does not see the OS trust store by itself (field notes); through
+    truststore it trusts a CA installed the system's way (no --ca-file, no SSL_CERT_* variables)
+    for the websocket and the ice-servers fetch, and refuses the gateway once the CA is gone.
+    Everything stays on 127.0.0.1; the store is rebuilt as it was."""
+    import asyncio
+    import json
+
+    from helpers import leak_scan
+    from helpers.tls import (
+        BUNDLE,
+        TRUST_ENV,
+        ca_in_system_store,
+        digest,
+        make_ca_and_server_cert,
+        store_unavailable,
+        wss_front,
+    )
+    from polyphone import protocol
+    from polyphone.localgw import LocalGateway
+
+    why = store_unavailable()
+    if why:
+        pytest.fail(why)
+    token = leak_scan.canary("frozen-store")
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    env = app_env(tmp_path)
+    for name in (*TRUST_ENV, "PYTHONPATH"):
+        env.pop(name, None)
+    env["POLYPHONE_TOKEN"] = token
+
+    async def call(url: str, *extra: str) -> tuple[int, dict, str]:
+        proc = await asyncio.create_subprocess_exec(
+            str(frozen_app), "call", "--url", url, "--mode", "echo", "--json", "--duration", "0.5", "-v",
+            *extra, env=env, cwd=frozen_app.parent,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 90)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert token not in out.decode() + err.decode()
+        assert out.strip(), err.decode()[-3000:]
+        return proc.returncode, json.loads(out), err.decode()
+
+    before = digest(BUNDLE)
+    gateway = LocalGateway(tokens=[token], host="127.0.0.1", port=0)
+    await gateway.start()
+    try:
+        async with wss_front(gateway, cert, key) as (url, accepted):
+            with ca_in_system_store(ca):
+                rc, report, err = await call(url)
+                assert rc == 0 and report["result"] == "ended" and report["error"] is None, err[-3000:]
+                assert accepted == [protocol.SIGNAL_PATH]
+                assert ("gateway offered 1 ICE server(s)" in err
+                        or "(1 server(s)); ignored for this call" in err), err[-3000:]
+            assert digest(BUNDLE) == before
+
+            rc, report, err = await call(url, "--no-ice-fetch")
+            error = report["error"]
+            assert error["kind"] == "network", report
+            assert "certificate" in error["message"] and "could not be verified" in error["message"]
+            assert rc == 4, err[-3000:]
+            assert accepted == [protocol.SIGNAL_PATH]
+    finally:
+        await asyncio.wait_for(gateway.stop(), 15)

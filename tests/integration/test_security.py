@@ -15,26 +15,19 @@ private files, and no token in any process's argv.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime
 import ipaddress
 import json
 import os
 import re
-import socket
-import ssl
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed
 
 from helpers import leak_scan, netns
 from helpers.cli import run_polyphone
+from helpers.tls import make_ca_and_server_cert, wss_front
 from polyphone import protocol
 from polyphone.config import CUSTOM, Profile, ProfileStore, Settings, SettingsStore
 from polyphone.engine import ice
@@ -54,81 +47,6 @@ async def polyphone(*args: str, tmp: Path, env: dict | None = None, token: str |
 
 
 # --- TLS: a private CA and a wss:// front for the real local gateway ---------------------
-
-
-def make_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate, server key) for 127.0.0.1 and localhost."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Polyphone test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                         critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
-
-
-@contextlib.asynccontextmanager
-async def wss_front(gateway: LocalGateway, cert: Path, key: Path):
-    """A wss:// server on 127.0.0.1 relaying every frame to and from the gateway's ws:// URL.
-
-    It also answers `GET /api/v1/ice-servers` itself (one STUN server), over the same TLS.
-    """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    accepted: list[str] = []
-
-    def process_request(conn, request):
-        if request.path.startswith(protocol.ICE_SERVERS_PATH):
-            return conn.respond(200, json.dumps({"iceServers": [{"urls": "stun:127.0.0.1:9"}]}))
-        return None
-
-    async def relay(client) -> None:
-        accepted.append(client.request.path)
-        async with connect(gateway.url) as upstream:
-            async def pump(src, dst) -> None:
-                with contextlib.suppress(ConnectionClosed):
-                    async for frame in src:
-                        await dst.send(frame)
-            tasks = [asyncio.ensure_future(pump(client, upstream)),
-                     asyncio.ensure_future(pump(upstream, client))]
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in tasks:
-                task.cancel()
-
-    async with serve(relay, "127.0.0.1", 0, ssl=ctx, process_request=process_request) as server:
-        port = server.sockets[0].getsockname()[1]
-        yield f"wss://127.0.0.1:{port}{protocol.SIGNAL_PATH}", accepted
 
 
 @pytest.fixture
@@ -225,24 +143,42 @@ async def test_the_local_gateway_listens_on_loopback_by_default() -> None:
         await gateway.stop()
 
 
+PROBE = """
+import socket, sys
+for host in sys.argv[1:]:
+    try:
+        socket.create_connection((host, PORT), timeout=2).close()
+        print(host, "open")
+    except OSError:
+        print(host, "refused")
+"""
+
+
 async def test_polyphone_gateway_binds_loopback_unless_told(tmp_path) -> None:
+    """In a network namespace with a non-loopback address of its own (a veth end), the gateway
+    answers on 127.0.0.1 and not on that address."""
+    reason = netns.unavailable_reason()
+    if reason is not None:
+        pytest.fail(f"this test needs network namespaces: {reason}")
+    link = netns.Link()
     env = dict(os.environ, POLYPHONE_GATEWAY_TOKENS=TOKEN)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "polyphone", "gateway", env=env,
+        *link.argv(link.gateway_ns, sys.executable, "-m", "polyphone", "gateway"), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
         match = re.fullmatch(r"listening ws://127\.0\.0\.1:(\d+)/api/v1/webrtc/signal\n", line)
         assert match, line
-        port = int(match.group(1))
-        addr = non_loopback_address()
-        if addr is not None:  # not reachable from this machine's other address
-            with pytest.raises(OSError):
-                socket.create_connection((addr, port), timeout=2).close()
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        probe = await asyncio.create_subprocess_exec(
+            *link.argv(link.gateway_ns, sys.executable, "-c",
+                       PROBE.replace("PORT", match.group(1)), link.gateway_ip, "127.0.0.1"),
+            stdout=asyncio.subprocess.PIPE)
+        seen, _ = await asyncio.wait_for(probe.communicate(), 15)
     finally:
         proc.terminate()
         _, err = await asyncio.wait_for(proc.communicate(), 15)
+        link.close()
+    assert seen.decode().split("\n")[:2] == [f"{link.gateway_ip} refused", "127.0.0.1 open"]
     assert b"not loopback" not in err and TOKEN.encode() not in err
 
 
