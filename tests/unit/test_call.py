@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from helpers.fake_call import SID, Harness
 from polyphone import protocol
-from polyphone.audio.files import NullSink, SilenceSource
-from polyphone.engine.call import TRANSITIONS, Call
+from polyphone.engine.call import TRANSITIONS
 from polyphone.engine.events import (
     CallError,
     CallState,
@@ -18,125 +18,8 @@ from polyphone.engine.events import (
     SessionStarted,
     StateChanged,
 )
-from polyphone.engine.request import CallRequest, Timeouts
+from polyphone.engine.request import Timeouts
 from polyphone.engine.signaling import SignalingError
-
-SID = "sess-1"
-
-
-class FakeSignaling:
-    def __init__(self, url: str, *, fail_connect: SignalingError | None = None) -> None:
-        self.url = url
-        self.sent: list[protocol.Message] = []
-        self.on_message = lambda m: None
-        self.on_state = lambda s: None
-        self.on_log = lambda level, text: None
-        self.on_resumed = None
-        self.on_lost = lambda e: None
-        self.resumable = False
-        self.reconnects = 0
-        self.closed = False
-        self._fail_connect = fail_connect
-        self.offer_sent = asyncio.Event()
-
-    async def connect(self) -> None:
-        if self._fail_connect:
-            raise self._fail_connect
-
-    async def send(self, msg: protocol.Message) -> None:
-        if self.closed:
-            raise SignalingError("closed")
-        self.sent.append(msg)
-        if isinstance(msg, protocol.Offer):
-            self.offer_sent.set()
-
-    async def close(self) -> None:
-        self.closed = True
-
-    def deliver(self, msg: protocol.Message) -> None:
-        self.on_message(msg)
-
-    def sent_types(self) -> list[str]:
-        return [m.type for m in self.sent]
-
-
-class FakePeer:
-    def __init__(self, servers, source) -> None:
-        self.on_state = lambda c, s: None
-        self.on_track = lambda t: None
-        self.gather_budget = 0.0
-        self.answer_sdp: str | None = None
-        self.remote: list[protocol.Candidate] = []
-        self.held: list[protocol.Candidate] = []
-        self.closed = False
-
-    async def create_offer(self) -> str:
-        return "v=0 fake offer"
-
-    def local_candidates(self) -> list[protocol.Candidate]:
-        return [protocol.Candidate("candidate:1 1 udp 1 127.0.0.1 5000 typ host", "0", 0)]
-
-    async def apply_answer(self, sdp: str) -> None:
-        self.answer_sdp = sdp
-        self.remote.extend(self.held)
-        self.held.clear()
-
-    async def add_remote_candidate(self, cand: protocol.Candidate) -> bool:
-        (self.remote if self.answer_sdp else self.held).append(cand)
-        return True
-
-    def selected_pair(self):
-        return None
-
-    async def stats(self):
-        from polyphone.engine.events import StatsSample
-        return StatsSample(rtt_ms=1.0)
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class Harness:
-    def __init__(self, timeouts: Timeouts | None = None, **sig_kwargs) -> None:
-        self.events: list = []
-        self.signaling: FakeSignaling | None = None
-        self.peer: FakePeer | None = None
-        request = CallRequest(url="ws://127.0.0.1:1/x", token="secret-token-123",
-                              fetch_ice_servers=False, timeouts=timeouts or Timeouts())
-
-        def make_sig(url: str) -> FakeSignaling:
-            self.signaling = FakeSignaling(url, **sig_kwargs)
-            return self.signaling
-
-        def make_peer(servers, source) -> FakePeer:
-            self.peer = FakePeer(servers, source)
-            return self.peer
-
-        self.call = Call(request, SilenceSource(), NullSink(), self.events.append,
-                         signaling_factory=make_sig, peer_factory=make_peer)
-
-    def states(self) -> list[CallState]:
-        return [e.state for e in self.events if isinstance(e, StateChanged)]
-
-    async def start(self) -> asyncio.Task:
-        task = asyncio.ensure_future(self.call.run())
-        for _ in range(100):
-            if self.signaling is not None and self.signaling.offer_sent.is_set():
-                break
-            await asyncio.sleep(0.01)
-        assert self.signaling is not None and self.signaling.offer_sent.is_set()
-        return task
-
-    async def answer(self, sid: str = SID) -> None:
-        assert self.signaling is not None
-        self.signaling.deliver(protocol.Answer(sid, "v=0 fake answer"))
-        await asyncio.sleep(0.02)
-
-    async def connect(self) -> None:
-        await self.answer()
-        assert self.peer is not None
-        self.peer.on_state("peer", "connected")
-        await asyncio.sleep(0.01)
 
 
 def test_transition_table_is_closed_and_final_states_are_sinks() -> None:

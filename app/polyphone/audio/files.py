@@ -213,18 +213,21 @@ class MemorySink(FrameConsumer):
 class WavSink(FrameConsumer):
     """Writes the remote audio to a mono 48 kHz WAV as it arrives, on the sender's timeline.
 
-    A frame whose pts (RTP time) skips ahead -- packets lost on the way -- gets the
-    missing time written as silence first, so the words keep their places, as they do
-    through the playout buffer a listener hears. A skip longer than `MAX_GAP_S` is a
-    restart of the sender's clock, not a loss, and is not filled.
+    A frame whose pts (RTP time) skips ahead -- packets lost on the way, or a sender that
+    stopped sending while silent (Opus DTX, a paused agent) -- gets the missing time written
+    as silence first, so the words keep their places, as they do through the playout buffer
+    a listener hears. A skip longer than `MAX_GAP_S` is filled only when about as much
+    wall-clock time passed (a pause); otherwise it is a restart of the sender's clock.
     """
 
     MAX_GAP_S = 5.0
+    MAX_PAUSE_S = 600.0
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.path = Path(path)
         self._next_pts: int | None = None
+        self._last_at = time.monotonic()
         self.filled_samples = 0
         self._file = open_private(self.path)  # readable by the user only
         self._wav = wave.open(self._file, "wb")
@@ -234,17 +237,25 @@ class WavSink(FrameConsumer):
 
     def on_frame(self, frame: AudioFrame) -> None:
         mono = frame_to_mono(frame)
+        now = time.monotonic()
         if frame.pts is not None and frame.sample_rate == SAMPLE_RATE:
             gap = frame.pts - self._next_pts if self._next_pts is not None else 0
-            if 0 < gap <= self.MAX_GAP_S * SAMPLE_RATE:
+            if 0 < gap and self._is_pause(gap / SAMPLE_RATE, now - self._last_at):
                 self._wav.writeframes(bytes(2 * gap))
                 self.filled_samples += gap
             self._next_pts = frame.pts + len(mono)
+        self._last_at = now
         if frame.sample_rate != SAMPLE_RATE:
             n_out = int(len(mono) * SAMPLE_RATE / frame.sample_rate)
             mono = np.interp(np.linspace(0, len(mono) - 1, n_out), np.arange(len(mono)),
                              mono).astype(np.int16)
         self._wav.writeframes(mono.tobytes())
+
+    def _is_pause(self, gap_s: float, wall_s: float) -> bool:
+        """A skip of `gap_s` of RTP time after `wall_s` of waiting: lost packets or a pause."""
+        if gap_s <= self.MAX_GAP_S:
+            return True
+        return gap_s <= self.MAX_PAUSE_S and abs(gap_s - wall_s) <= max(0.5, 0.1 * wall_s)
 
     def close(self) -> None:
         if self._wav is not None:

@@ -1,7 +1,8 @@
 """`polyphone call`: one headless call; human progress on stderr, `--json` on stdout.
 
 Exit codes (a contract): 0 connected and ended normally; 2 usage or
-configuration; 3 the gateway sent an error (prints `CODE: explanation`);
+configuration; 3 the gateway sent an error (prints `CODE: explanation`) or closed the socket
+with a terminal code;
 4 network, ICE or protocol failure; 5 timeout; 6 keyring; 1 internal.
 With --concurrency N, the highest code of the N calls (0 only when all ended normally).
 """
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import config
+from .. import config, protocol
 from ..audio.files import SAMPLE_RATE, NullSink, PacedSource, SilenceSource, WavSink, WavSource, read_wav
 from ..engine.call import Call, CallResult
 from ..engine.events import (
+    AgentSilence,
     AudioStats,
     CallError,
     CallState,
@@ -44,7 +46,7 @@ from ..paths import resource
 from ..secrets import KeyringStore, SecretStoreError, token_key, turn_key
 
 EXIT_BY_KIND = {
-    ErrorKind.GATEWAY: 3, ErrorKind.NETWORK: 4, ErrorKind.ICE: 4, ErrorKind.PROTOCOL: 4,
+    ErrorKind.GATEWAY: 3, ErrorKind.CLOSED: 3, ErrorKind.NETWORK: 4, ErrorKind.ICE: 4, ErrorKind.PROTOCOL: 4,
     ErrorKind.TIMEOUT: 5, ErrorKind.CONFIG: 2, ErrorKind.KEYRING: 6, ErrorKind.DEVICE: 4,
     ErrorKind.INTERNAL: 1,
 }
@@ -120,9 +122,12 @@ def _printer(args: argparse.Namespace):
                     f" <-> {event.remote.type} {event.remote.address}:{event.remote.port}"
                     f" ({event.local.protocol})")
         elif isinstance(event, MediaStalled):
-            line = f"[audio] media lost: no audio for {event.seconds:.1f} s"
+            line = f"[audio] media lost: nothing from the gateway for {event.seconds:.1f} s"
         elif isinstance(event, MediaResumed):
             line = f"[audio] media back after {event.gap_seconds:.1f} s"
+        elif isinstance(event, AgentSilence):
+            line = (f"[audio] the agent is silent (no audio packets for {event.seconds:.1f} s)"
+                    if event.active else f"[audio] the agent is speaking again after {event.seconds:.1f} s")
         elif isinstance(event, DeviceChanged):
             line = f"[device] {event.reason}"
         elif isinstance(event, TurnLatency):
@@ -346,9 +351,7 @@ def _result_json(result: CallResult, code: int, audio: dict) -> dict:
         "exit_code": code,
         "sessionId": result.session_id or None,
         "callSid": result.call_sid,
-        "error": None if err is None else {
-            "code": err.code or err.kind.value, "kind": err.kind.value,
-            "message": err.message, "action": err.action, "detail": err.detail},
+        "error": None if err is None else _error_json(err),
         "reason": result.reason,
         "duration_s": result.duration_s,
         "reconnects": result.reconnects,
@@ -359,11 +362,24 @@ def _result_json(result: CallResult, code: int, audio: dict) -> dict:
     }
 
 
+def _error_json(err: CallError) -> dict:
+    """`code` is a spec code, UNKNOWN (an `error` frame with a missing or unlisted code; the
+    gateway's own is `gateway_code`), or the kind of failure (network, ice, timeout, closed...)."""
+    if err.kind is ErrorKind.GATEWAY:
+        code = err.code if protocol.ErrorCode.lookup(err.code or "") else protocol.UNKNOWN_CODE
+    else:
+        code = err.code or err.kind.value
+    gateway_code = (err.code or None) if err.kind is ErrorKind.GATEWAY else None
+    return {"code": code, "kind": err.kind.value, "message": err.message, "action": err.action,
+            "detail": err.detail, "gateway_code": gateway_code, "close_code": err.close_code}
+
+
 def _report(result: CallResult, args: argparse.Namespace, audio: dict) -> int:
     code = _exit_code(result)
     err: CallError | None = result.error
     if err is not None:
-        print(f"{err.code}: {err.message} {err.action}" if err.code
+        shown = _error_json(err)["code"] if err.kind is ErrorKind.GATEWAY else err.code
+        print(f"{shown}: {err.message} {err.action}" if shown
               else f"error: {err.message} {err.action}", file=sys.stderr)
     elif not result.connected:
         print(f"error: the call ended before it connected ({result.reason})", file=sys.stderr)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable
 
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import protocol
 from ..audio.files import AudioSink
+from ..protocol import CloseKind
 from . import ice
 from .events import (
+    AGENT_HUNG_UP,
+    YOU_HUNG_UP,
     CallError,
     CallState,
     ConnectionChanged,
@@ -27,18 +29,18 @@ from .events import (
     Event,
     Listener,
     LogLine,
-    MediaResumed,
-    MediaStalled,
-    SelectedPair,
     SessionStarted,
     StateChanged,
-    StatsSample,
 )
 from .media import MediaTap
+from .monitor import MediaMonitor
 from .peer import Peer, PeerError
+from .ports import CallResult, IceFetcher, PeerPort, SignalingPort, fetch_ice
 from .request import CallRequest
-from .signaling import SignalingClient, SignalingError, SignalingOptions, redact_url
+from .signaling import SignalingClient, SignalingError, SignalingOptions, SocketClosed, redact_url
 from .timers import Timers
+
+__all__ = ["TRANSITIONS", "Call", "CallResult"]
 
 TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     CallState.IDLE: frozenset({CallState.CONNECTING, CallState.ENDING}),
@@ -49,60 +51,6 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     CallState.ENDED: frozenset(),
     CallState.FAILED: frozenset(),
 }
-
-
-class SignalingPort(Protocol):
-    on_message: Callable[[protocol.Message], None]
-    on_state: Callable[[str], None]
-    on_log: Callable[[str, str], None]
-    on_resumed: Callable[[], Awaitable[None]] | None
-    on_lost: Callable[[SignalingError], None]
-    resumable: bool
-    reconnects: int
-
-    async def connect(self) -> None: ...
-    async def send(self, msg: protocol.Message) -> None: ...
-    async def close(self) -> None: ...
-
-
-class PeerPort(Protocol):
-    on_state: Callable[[str, str], None]
-    on_track: Callable[[MediaStreamTrack], None]
-    gather_budget: float
-
-    async def create_offer(self) -> str: ...
-    def local_candidates(self) -> list[protocol.Candidate]: ...
-    async def apply_answer(self, sdp: str) -> None: ...
-    async def add_remote_candidate(self, cand: protocol.Candidate) -> bool: ...
-    def selected_pair(self) -> SelectedPair | None: ...
-    async def stats(self) -> StatsSample: ...
-    async def close(self) -> None: ...
-
-
-IceFetcher = Callable[[CallRequest], Awaitable[tuple[list[ice.IceServer] | None, str]]]
-
-
-async def fetch_ice(request: CallRequest) -> tuple[list[ice.IceServer] | None, str]:
-    return await ice.fetch_gateway_servers(request.url, request.token, ca_file=request.ca_file)
-
-
-@dataclass
-class CallResult:
-    state: CallState = CallState.IDLE
-    session_id: str = ""
-    call_sid: str = ""
-    error: CallError | None = None
-    reason: str = ""
-    connected: bool = False
-    timings_ms: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(
-        ("ws_open", "answer", "ice_connected", "first_audio")))
-    stats: StatsSample | None = None
-    duration_s: float = 0.0
-    reconnects: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.state is CallState.ENDED and self.connected and self.error is None
 
 
 class Call:
@@ -123,11 +71,11 @@ class Call:
         self.signaling: SignalingPort | None = None
         self.peer: PeerPort | None = None
         self.tap: MediaTap | None = None
-        self.pair: SelectedPair | None = None
+        self.monitor: MediaMonitor | None = None
         self._timers = Timers()
+        self._signaling_state = ""
         self._t0 = 0.0
         self._connected_at: float | None = None
-        self._stalled_since: float | None = None
         self._inbox: asyncio.Queue[protocol.Message] = asyncio.Queue(maxsize=256)
         self._tasks: list[asyncio.Task] = []
         self._teardown: asyncio.Task | None = None
@@ -144,12 +92,14 @@ class Call:
         self._done = asyncio.get_running_loop().create_future()
         self._t0 = time.monotonic()
         self._set_state(CallState.CONNECTING, "dialling")
-        self._timers.start("connect", self.request.timeouts.connect, self._on_connect_timeout)
+        self._timers.start("connect", self.request.timeouts.connect, lambda: self._fail(
+            ErrorKind.TIMEOUT, f"The call did not connect within {self.request.timeouts.connect:g} s.",
+            "Check your network connection (UDP, firewall) and call again."))
         self._spawn(self._setup())
         self._spawn(self._process_inbox())
         return await asyncio.shield(self._done)
 
-    async def hangup(self, reason: str = "You hung up.") -> CallResult:
+    async def hangup(self, reason: str = YOU_HUNG_UP) -> CallResult:
         self._finish(CallState.ENDED, reason=reason)
         return await self.wait()
 
@@ -207,9 +157,10 @@ class Call:
             self._fail(ErrorKind.CONFIG, exc.message, exc.action)
             return
         sig.on_message = self._on_message
-        sig.on_state = lambda s: self._emit(ConnectionChanged("signaling", s))
+        sig.on_state = self._on_signaling_state
         sig.on_log = lambda level, text: self._log(level, "signaling", text)
         sig.on_lost = lambda exc: self._fail(ErrorKind.NETWORK, exc.message, exc.action)
+        sig.on_closed = self._on_socket_closed
         sig.on_resumed = self._on_resumed
         fetch = asyncio.ensure_future(self._ice_fetcher(req)) if req.fetch_ice_servers else None
         try:
@@ -222,34 +173,25 @@ class Call:
             self._fail(kind, exc.message, exc.action)
             return
         self.result.timings_ms["ws_open"] = self._elapsed_ms()
-        servers = await self._ice_servers(fetch)
+        servers = await ice.servers_for_call(
+            req.url, req.ice_servers, fetch, lambda level, text: self._log(level, "ice", text),
+            ended=lambda: self.state.is_final)
         peer = self.peer = self._peer_factory(servers, self.source)
         peer.on_state = self._on_peer_state
         peer.on_track = self._on_track
+        peer.on_log = lambda level, text: self._log(level, "peer", text)
         sdp = await peer.create_offer()
         self._log("info", "ice", f"gathered {len(peer.local_candidates())} local candidates "
                                  f"(STUN/TURN budget {peer.gather_budget:g} s)")
         self._set_state(CallState.NEGOTIATING, "offer sent")
-        self._timers.start("answer", req.timeouts.answer, self._on_answer_timeout)
+        self._timers.start("answer", req.timeouts.answer, lambda: self._fail(
+            ErrorKind.TIMEOUT, f"The gateway did not answer the call within {req.timeouts.answer:g} s.",
+            "The gateway may be overloaded or unreachable; try again in a moment."))
         try:
             await sig.send(req.offer(sdp, self.result.call_sid))
         except SignalingError as exc:
             self._fail(ErrorKind.NETWORK, "The gateway closed the connection before the call "
                                           "could be placed.", exc.action)
-
-    async def _ice_servers(self, fetch: asyncio.Future | None) -> list[ice.IceServer]:
-        fetched = None
-        if fetch is not None:
-            fetched, why = await fetch
-            if fetched is None:
-                self._log("info", "ice", f"gateway ICE servers unavailable ({why}); "
-                                         "using the profile's")
-            else:
-                self._log("info", "ice", f"gateway offered {len(fetched)} ICE server(s)")
-        servers = ice.choose(self.request.ice_servers, fetched)
-        for s in servers:
-            self._log("debug", "ice", f"ICE server {s.describe()}")
-        return servers
 
     # --- inbound signaling --------------------------------------------------
 
@@ -283,18 +225,20 @@ class Call:
     async def _handle(self, msg: protocol.Message) -> None:
         if isinstance(msg, protocol.Answer):
             await self._on_answer(msg)
-        elif isinstance(msg, protocol.IceCandidate):
-            if not self._foreign(msg) and self.peer is not None:
-                await self.peer.add_remote_candidate(msg.candidate)
-        elif isinstance(msg, protocol.Close):
-            if not self._foreign(msg):
-                self._finish(CallState.ENDED, reason="The agent ended the call.")
-        elif isinstance(msg, protocol.Error):
-            if not self._foreign(msg):
-                what, action = protocol.explain(msg.code)
-                self._fail(ErrorKind.GATEWAY, what, action, code=msg.code, detail=msg.message[:300])
         elif isinstance(msg, protocol.Offer):
             self._log("warning", "signaling", "ignored an offer from the gateway")
+        elif isinstance(msg, protocol.Pong) or self._foreign(msg):
+            return
+        elif isinstance(msg, protocol.IceCandidate) and self.peer is not None:
+            if not await self.peer.add_remote_candidate(cand := msg.candidate):
+                self._log("debug", "ice", "skipped a duplicate remote candidate"
+                          if cand.candidate.strip() else "end of the gateway's candidates")
+        elif isinstance(msg, protocol.Close):
+            self._finish(CallState.ENDED, reason=AGENT_HUNG_UP)
+        elif isinstance(msg, protocol.Error):
+            what, action = protocol.gateway_error_words(msg.code, msg.message)
+            detail = protocol.clean_text(msg.message)
+            self._fail(ErrorKind.GATEWAY, what, action, code=msg.code, detail=detail)
 
     async def _on_answer(self, msg: protocol.Answer) -> None:
         if self.result.session_id:
@@ -324,6 +268,17 @@ class Call:
         for cand in self.peer.local_candidates():
             await self.signaling.send(protocol.IceCandidate(self.result.session_id, cand))
 
+    def _on_socket_closed(self, closed: SocketClosed) -> None:
+        """The gateway closed the socket on purpose: after connecting, 1000/1001 is the agent
+        hanging up; anything else (or any close before the call connected) is terminal."""
+        if closed.kind is CloseKind.HANGUP and self.result.connected:
+            self._finish(CallState.ENDED, reason=AGENT_HUNG_UP)
+            return
+        when = "" if self.result.connected else " before the call connected"
+        self._fail(ErrorKind.CLOSED, f"The gateway closed the connection{when} ({closed.describe()}).",
+                   protocol.closes.action(closed.code), detail=protocol.clean_text(closed.reason),
+                   close_code=closed.code)
+
     async def _on_resumed(self) -> None:
         # A frame with our sessionId attaches the new socket to the session.
         self._log("info", "signaling", "resuming the session on the new connection")
@@ -348,86 +303,56 @@ class Call:
             self._timers.start("grace", self.request.timeouts.disconnect_grace, lambda: self._fail(
                 ErrorKind.ICE, "The audio connection was lost and did not come back.",
                 "Check your network connection and call again."))
-        elif state in ("failed", "closed"):
-            self._fail(ErrorKind.ICE, "The audio connection to the gateway failed (ICE).",
-                       "Check that your network allows UDP, or configure a TURN server.")
+        elif state in ("failed", "closed") and not self._timers.running("peer-down"):
+            # A gateway that hangs up tears the peer down in the same moment as it closes the
+            # socket or sends `close`/`error`: give those a moment to say why, so the cause
+            # shown is theirs, never "ICE".
+            self._timers.start("peer-down", self.request.timeouts.peer_down_settle, self._on_peer_down)
+
+    def _on_peer_down(self) -> None:
+        if self._signaling_state == "reconnecting":
+            # The socket dropped too: what the gateway says on the new one (or the end of the
+            # retries) is the cause; that wait is bounded by the signaling's own retries.
+            self._timers.start("peer-down", self.request.timeouts.peer_down_settle, self._on_peer_down)
+            return
+        self._fail(ErrorKind.ICE, "The audio connection to the gateway failed (ICE).",
+                   "Check that your network allows UDP, or configure a TURN server.")
+
+    def _on_signaling_state(self, state: str) -> None:
+        self._signaling_state = state
+        self._emit(ConnectionChanged("signaling", state))
 
     def _on_connected(self) -> None:
+        assert self.peer is not None
         self._timers.cancel("connect")
-        self._connected_at = time.monotonic()
         self.result.connected = True
         self._set_state(CallState.CONNECTED, "audio connected")
-        self._report_pair()
-        self._spawn(self._stats_loop())
-        self._spawn(self._watchdog())
+        monitor = self.monitor = MediaMonitor(self.peer, self.request.timeouts, lambda: self.tap,
+                                              self._emit, self._log)
+        self._connected_at = monitor.connected_at
+        monitor.report_pair()
+        self._spawn(monitor.stats(lambda sample: setattr(self.result, "stats", sample)))
+        self._spawn(self._watch(monitor))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         self.tap = MediaTap(track)
         self.sink.start(self.tap)
 
-    def _report_pair(self) -> None:
-        pair = self.peer.selected_pair() if self.peer is not None else None
-        if pair is not None and pair != self.pair:
-            if self.pair is None or (pair.local, pair.remote) != (self.pair.local, self.pair.remote):
-                self.pair = pair
-                self._emit(pair)
+    async def _watch(self, monitor: MediaMonitor) -> None:
+        def first_audio(at: float) -> None:
+            self.result.timings_ms["first_audio"] = round((at - self._t0) * 1000, 1)
 
-    async def _stats_loop(self) -> None:
-        assert self.peer is not None
-        while self.state is CallState.CONNECTED:
-            await asyncio.sleep(1.0)
-            if self.state is not CallState.CONNECTED:
-                return
-            sample = await self.peer.stats()
-            self.result.stats = sample
-            self._emit(sample)
-            self._report_pair()
-
-    async def _watchdog(self) -> None:
-        limit = self.request.timeouts.media_stall
-        while self.state is CallState.CONNECTED:
-            await asyncio.sleep(min(0.2, limit / 4))
-            tap, now = self.tap, time.monotonic()
-            if tap is not None and tap.first_at is not None and \
-                    self.result.timings_ms["first_audio"] is None:
-                self.result.timings_ms["first_audio"] = round((tap.first_at - self._t0) * 1000, 1)
-            last = tap.last_at if tap is not None and tap.last_at else self._connected_at
-            assert last is not None
-            if self._stalled_since is None and now - last >= limit:
-                self._stalled_since = last
-                self._log("warning", "audio", f"media lost: no audio from the gateway for "
-                                              f"{now - last:.1f} s; waiting up to "
-                                              f"{self.request.timeouts.media_lost:g} s for it to return")
-                self._emit(MediaStalled(now - last))
-            elif self._stalled_since is not None and now - last >= self.request.timeouts.media_lost:
-                self._fail(ErrorKind.TIMEOUT,
-                           f"The audio from the agent stopped and did not return within "
-                           f"{self.request.timeouts.media_lost:g} s.",
-                           "Check your network connection, then call again.")
-                return
-            elif self._stalled_since is not None and now - last < limit:
-                gap = last - self._stalled_since
-                self._stalled_since = None
-                self._log("info", "audio", f"audio from the gateway resumed after {gap:.1f} s")
-                self._emit(MediaResumed(gap))
-
-    # --- timers -------------------------------------------------------------
-
-    def _on_connect_timeout(self) -> None:
-        self._fail(ErrorKind.TIMEOUT,
-                   f"The call did not connect within {self.request.timeouts.connect:g} s.",
-                   "Check your network connection (UDP, firewall) and call again.")
-
-    def _on_answer_timeout(self) -> None:
-        self._fail(ErrorKind.TIMEOUT,
-                   f"The gateway did not answer the call within {self.request.timeouts.answer:g} s.",
-                   "The gateway may be overloaded or unreachable; try again in a moment.")
+        await monitor.watch(first_audio)
+        self._fail(ErrorKind.TIMEOUT, f"The audio from the agent stopped and did not return within "
+                                      f"{self.request.timeouts.media_lost:g} s.",
+                   "Check your network connection, then call again.")
 
     # --- teardown -----------------------------------------------------------
 
     def _fail(self, kind: ErrorKind, message: str, action: str = "", *, code: str | None = None,
-              detail: str = "") -> None:
-        self._finish(CallState.FAILED, CallError(kind, message, action, code, detail), message)
+              detail: str = "", close_code: int | None = None) -> None:
+        self._finish(CallState.FAILED, CallError(kind, message, action, code, detail, close_code=close_code),
+                     message)
 
     def _finish(self, final: CallState, error: CallError | None = None, reason: str = "") -> None:
         """Start the one teardown (idempotent: later calls are ignored)."""
@@ -471,3 +396,4 @@ class Call:
         assert self._done is not None
         if not self._done.done():
             self._done.set_result(self.result)
+

@@ -15,6 +15,9 @@ from ..audio.events import (  # noqa: F401 (re-exported)
     TurnLatency,
 )
 
+YOU_HUNG_UP = "You hung up."
+AGENT_HUNG_UP = "The agent ended the call."  # a `close` frame, or the socket closed with 1000/1001
+
 
 class CallState(str, enum.Enum):
     IDLE = "IDLE"
@@ -32,6 +35,7 @@ class CallState(str, enum.Enum):
 
 class ErrorKind(str, enum.Enum):
     GATEWAY = "gateway"      # the gateway sent an `error` frame
+    CLOSED = "closed"        # the gateway closed the socket with a terminal code (or before connecting)
     NETWORK = "network"      # socket could not open / dropped for good
     ICE = "ice"              # media path failed
     TIMEOUT = "timeout"      # a named timer fired
@@ -105,7 +109,7 @@ class StatsSample:
 
 @dataclass(frozen=True)
 class MediaStalled:
-    """No RTP has arrived for `seconds`."""
+    """Nothing (no RTP, RTCP or ICE consent) has arrived from the gateway for `seconds`."""
 
     seconds: float
     t: float = field(default_factory=_now)
@@ -118,12 +122,23 @@ class MediaResumed:
 
 
 @dataclass(frozen=True)
+class AgentSilence:
+    """The agent stopped sending audio packets while the gateway is still there (active), or its
+    audio came back (not active; `seconds` is how long it was silent). Never ends the call."""
+
+    active: bool
+    seconds: float
+    t: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
 class CallError:
     kind: ErrorKind
     message: str                 # what happened, one sentence, no secrets
     action: str = ""             # what the person can do about it
-    code: str | None = None      # the gateway's error code, when there is one
+    code: str | None = None      # the gateway's error code, when there is one ("" if it sent none)
     detail: str = ""             # the gateway's or library's own words
+    close_code: int | None = None  # the websocket close code, when the gateway closed the socket
     t: float = field(default_factory=_now)
 
     def __str__(self) -> str:
@@ -144,7 +159,7 @@ class QualityWarning:
 
 
 Event = Union[StateChanged, ConnectionChanged, SessionStarted, SelectedPair, StatsSample,
-              MediaStalled, MediaResumed, CallError, LogLine, AudioLevels, TurnLatency,
+              MediaStalled, MediaResumed, AgentSilence, CallError, LogLine, AudioLevels, TurnLatency,
               AudioStats, DeviceChanged, QualityWarning]
 
 Listener = Callable[[Event], None]

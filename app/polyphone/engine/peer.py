@@ -17,12 +17,13 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from .. import protocol
+from .. import protocol, rtc_internals
 from ..audio import jitter
 from .events import CandidateInfo, SelectedPair, StatsSample
 from .ice import IceServer, apply_gather_budget
 
 StateCallback = Callable[[str, str], None]  # (component, state)
+MAX_HELD = 64  # remote candidates held until the answer is applied
 
 
 class PeerError(Exception):
@@ -36,12 +37,14 @@ class Peer:
         self.pc = RTCPeerConnection(configuration=config)
         self.on_state: StateCallback = lambda component, state: None
         self.on_track: Callable[[MediaStreamTrack], None] = lambda track: None
+        self.on_log: Callable[[str, str], None] = lambda level, text: None
         self._source = source
         self._answered = False
         self._held: list[protocol.Candidate] = []
         self._seen_remote: set[str] = set()
         self._last_bytes: tuple[float, int, int] | None = None
         self.gather_budget = 0.0
+        self._activity: rtc_internals.Activity | None = None
         pc = self.pc
 
         @pc.on("connectionstatechange")
@@ -76,6 +79,7 @@ class Peer:
 
         self.gather_budget = apply_gather_budget(self.pc, self.ice_servers)
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._activity = rtc_internals.watch_activity(self.pc)
         return self.pc.localDescription.sdp
 
     def local_candidates(self) -> list[protocol.Candidate]:
@@ -107,44 +111,62 @@ class Peer:
                 self._seen_remote.add(_candidate_key(line[2:]))
         held, self._held = self._held, []
         for cand in held:
-            await self.add_remote_candidate(cand)
+            try:
+                await self.add_remote_candidate(cand)
+            except PeerError as exc:
+                self.on_log("warning", str(exc))
 
     @property
     def answered(self) -> bool:
         return self._answered
 
     async def add_remote_candidate(self, cand: protocol.Candidate) -> bool:
-        """Add (or hold, before the answer) one remote candidate. False if it was dropped."""
+        """Add (or hold, before the answer) one remote candidate. False if it was skipped: an
+        empty one (end-of-candidates) or a duplicate. PeerError for one that cannot be used (a
+        malformed line, or one aiortc refuses): the caller logs it and the call goes on."""
         text = cand.candidate.strip()
         if not text:
             return False  # end-of-candidates
         if not self._answered:
-            if len(self._held) < 64:
-                self._held.append(cand)
+            if len(self._held) >= MAX_HELD:
+                raise PeerError(f"more than {MAX_HELD} remote candidates before the answer; "
+                                f"skipped {text[:60]!r}")
+            self._held.append(cand)
             return True
         key = _candidate_key(text)
         if key in self._seen_remote:
             return False
         try:
             rtc = candidate_from_sdp(text.split(":", 1)[1] if text.startswith("candidate:") else text)
-        except (ValueError, IndexError):
-            raise PeerError(f"unreadable remote candidate {text[:80]!r}") from None
-        rtc.sdpMid = cand.sdp_mid
-        rtc.sdpMLineIndex = cand.sdp_mline_index if cand.sdp_mline_index is not None else 0
+            rtc.sdpMid = cand.sdp_mid if cand.sdp_mid is not None else self._mid_of(cand.sdp_mline_index)
+            rtc.sdpMLineIndex = cand.sdp_mline_index if cand.sdp_mline_index is not None else 0
+            await self.pc.addIceCandidate(rtc)
+        except Exception as exc:  # ValueError, IndexError, AssertionError... inside aiortc
+            raise PeerError(f"skipped an unusable remote candidate {text[:80]!r} "
+                            f"({type(exc).__name__}: {str(exc)[:80]})") from None
         self._seen_remote.add(key)
-        await self.pc.addIceCandidate(rtc)
         return True
 
+    def _mid_of(self, index: int | None) -> str | None:
+        """The mid of the m-line `index` (0 when none is given) in the local description."""
+        mids = [t.mid for t in self.pc.getTransceivers()]
+        i = index or 0
+        return mids[i] if 0 <= i < len(mids) else None
+
+    def last_heard(self) -> float | None:
+        """time.monotonic() of the last datagram or STUN request from the gateway; None when
+        the stack cannot tell (then only RTP says the call is alive)."""
+        return self._activity.last_at if self._activity is not None else None
+
     def selected_pair(self) -> SelectedPair | None:
-        for transceiver in self.pc.getTransceivers():
-            conn = transceiver.sender.transport.transport.iceGatherer._connection
-            pair = getattr(conn, "_nominated", {}).get(1)
-            if pair is not None:
-                lc, rc = pair.local_candidate, pair.remote_candidate
-                return SelectedPair(
-                    local=CandidateInfo(lc.type, lc.transport.lower(), lc.host, lc.port),
-                    remote=CandidateInfo(rc.type, rc.transport.lower(), rc.host, rc.port))
-        return None
+        """The nominated candidate pair; None before ICE connects or when aiortc changed."""
+        pair = rtc_internals.nominated_pair(self.pc)
+        if pair is None:
+            return None
+        lc, rc = pair
+        return SelectedPair(
+            local=CandidateInfo(lc.type, lc.transport.lower(), lc.host, lc.port),
+            remote=CandidateInfo(rc.type, rc.transport.lower(), rc.host, rc.port))
 
     async def stats(self) -> StatsSample:
         report = await self.pc.getStats()
@@ -173,10 +195,9 @@ class Peer:
             send_kbps = max(0, sent - s0) * 8 / dt / 1000
             recv_kbps = max(0, recv - r0) * 8 / dt / 1000
         self._last_bytes = (now, sent, recv)
-        for transceiver in self.pc.getTransceivers():
-            codecs = getattr(transceiver, "_codecs", None) or []
-            if codecs:
-                s["codec"] = f"{codecs[0].mimeType.split('/')[-1]}/{codecs[0].clockRate}"
+        codec = rtc_internals.negotiated_codec(self.pc)
+        if codec is not None:
+            s["codec"] = f"{codec.mimeType.split('/')[-1]}/{codec.clockRate}"
         return StatsSample(send_kbps=send_kbps, recv_kbps=recv_kbps, bytes_sent=sent,
                            bytes_received=recv, **s)
 

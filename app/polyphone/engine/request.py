@@ -15,8 +15,10 @@ class Timeouts:
     connect: float = 30.0          # start -> CONNECTED, overall
     answer: float = 15.0           # offer sent -> answer
     disconnect_grace: float = 5.0  # peer `disconnected` -> give up
-    media_stall: float = 2.0       # no RTP for this long -> MediaStalled ("media lost"), said < 3 s
-    media_lost: float = 15.0       # no RTP for this long -> the call fails (a Wi-Fi drop of ~10 s survives)
+    media_stall: float = 2.0       # nothing from the gateway for this long -> MediaStalled ("media lost")
+    media_lost: float = 15.0       # nothing for this long -> the call fails (a Wi-Fi drop of ~10 s survives)
+    agent_silent: float = 2.0      # no RTP, the gateway still there -> AgentSilence (never ends the call)
+    peer_down_settle: float = 1.0  # peer failed/closed -> wait this long for the gateway to say why
     close_send: float = 1.0        # best effort `close` at teardown
 
 

@@ -5,6 +5,9 @@
 - After `resumable` is set (the call has a sessionId), an unexpected drop
   reconnects with backoff (1 s, 2 s, 4 s by default) and calls `on_resumed`,
   so the call continues the same session on the new socket.
+- A close the gateway means (1000/1001 a hang-up; protocol, policy and 4xxx codes
+  terminal; protocol/closes.py) is never resumed: it goes to `on_closed`. Once we have
+  sent `close`, the socket closing is the end of the call.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from .. import protocol
 from ..errors import UserFacingError
-from ..protocol import Message, ProtocolError, UnknownMessageType
+from ..protocol import Message, ProtocolError, UnknownMessageType, closes
+from . import net
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -84,8 +88,20 @@ def redact_url(url: str) -> str:
 
 
 def make_ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
-    """Certificate-checking TLS; `ca_file` adds a CA (a private or test gateway)."""
-    ctx = ssl.create_default_context()
+    """Certificate-checking TLS against the operating system's trust store; `ca_file` adds a
+    CA (a private or test gateway). Used for wss:// and for the ice-servers fetch.
+
+    `truststore` (as pip uses it) verifies through the OS: Windows' and macOS' own
+    certificate stores (so a CA a company installs there is trusted, which python.org's
+    Python and a frozen bundle would not see), and OpenSSL's system CA files on Linux.
+    Its context honours `load_verify_locations` on all three (truststore >= 0.9).
+    """
+    import truststore
+
+    ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if ca_file:
         ctx.load_verify_locations(cafile=ca_file)
     return ctx
@@ -99,6 +115,18 @@ class SignalingOptions:
     reconnect_delays: Sequence[float] = (1.0, 2.0, 4.0)
     ca_file: str | None = None
     max_pending: int = 64
+
+
+@dataclass(frozen=True)
+class SocketClosed:
+    """The gateway closed the socket on purpose: a hang-up, or terminal (never resumed)."""
+
+    kind: closes.CloseKind
+    code: int | None
+    reason: str
+
+    def describe(self) -> str:
+        return closes.describe(self.code, self.reason)
 
 
 MessageHandler = Callable[[Message], None]
@@ -117,12 +145,14 @@ class SignalingClient:
         self.on_log: LogHandler = lambda level, text: None
         self.on_resumed: Callable[[], Awaitable[None]] | None = None
         self.on_lost: Callable[[SignalingError], None] = lambda e: None
+        self.on_closed: Callable[[SocketClosed], None] = lambda c: None
         self.resumable = False
         self.reconnects = 0
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
         self._closing = False
         self._pending: list[str] = []
+        self._said_close = False  # we sent `close`: a socket closing after it ends the call
         self._ssl = make_ssl_context(self.options.ca_file) if url.startswith("wss:") else None
 
     @property
@@ -143,7 +173,8 @@ class SignalingClient:
                         max_size=protocol.MAX_MESSAGE_BYTES, max_queue=64,
                         ping_interval=self.options.ping_interval,
                         ping_timeout=self.options.ping_timeout,
-                        user_agent_header=None, compression=None),
+                        user_agent_header=net.user_agent(), proxy=net.proxy_for(self.url),
+                        compression=None),
                 self.options.connect_timeout)
         except asyncio.TimeoutError:
             raise SignalingError(
@@ -153,7 +184,7 @@ class SignalingClient:
         except ssl.SSLCertVerificationError as exc:
             raise SignalingError(
                 f"The gateway's certificate at {where} could not be verified "
-                f"({exc.verify_message}).",
+                f"({getattr(exc, 'verify_message', None) or exc}).",
                 "Check the URL; for a private gateway, configure its CA certificate.") from None
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -171,6 +202,8 @@ class SignalingClient:
 
     async def send(self, msg: Message) -> None:
         text = protocol.encode(msg)
+        if isinstance(msg, protocol.Close):
+            self._said_close = True
         ws = self._ws
         if ws is not None:
             try:
@@ -192,10 +225,18 @@ class SignalingClient:
                     self._dispatch(raw)
             except ConnectionClosed:
                 pass
-            if self._closing:
+            if self._closing or self._said_close:
+                return  # we ended the call: the socket closing is its end, never a reconnect
+            code, reason = ws.close_code, ws.close_reason or ""
+            kind = closes.classify(code)
+            if kind is not closes.CloseKind.DROPPED:
+                self.on_log("info", f"the gateway closed the socket ({closes.describe(code, reason)})")
+                self.on_state("closed")
+                self.on_closed(SocketClosed(kind, code, reason))
                 return
             if not self.resumable:
-                self._lost("The gateway closed the signaling connection.")
+                self._lost("The gateway closed the signaling connection "
+                           f"({closes.describe(code, reason)}).")
                 return
             if not await self._resume():
                 return

@@ -32,6 +32,7 @@ from ..config import Profile, ProfileStore, Settings
 from ..engine.call import Call, CallResult
 from ..engine.diagnostics import QualityMonitor
 from ..engine.events import (
+    AgentSilence,
     AudioLevels,
     AudioStats,
     CallError,
@@ -75,6 +76,7 @@ class EngineBridge(QObject):
     stats_sampled = Signal(object)               # engine.events.StatsSample
     media_stalled = Signal(float)                # seconds without audio
     media_resumed = Signal(float)                # length of the gap, seconds
+    agent_silence = Signal(bool, float)          # the agent sends no audio packets (active), seconds
     call_error = Signal(object)                  # CallError (AppError before the call), redacted
     log_line = Signal(object)                    # log_entry.LogEntry, redacted
     levels = Signal(float, float, bool, bool)    # input dBFS, output dBFS, speaking in, out
@@ -133,6 +135,7 @@ class EngineBridge(QObject):
             SelectedPair: self.pair_selected.emit, StatsSample: self.stats_sampled.emit,
             MediaStalled: lambda e: self.media_stalled.emit(e.seconds),
             MediaResumed: lambda e: self.media_resumed.emit(e.gap_seconds),
+            AgentSilence: lambda e: self.agent_silence.emit(e.active, e.seconds),
             CallError: self._emit_error, LogLine: self._on_log,
             AudioLevels: lambda e: self.levels.emit(e.input_dbfs, e.output_dbfs, e.input_speaking,
                                                     e.output_speaking),

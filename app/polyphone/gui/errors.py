@@ -47,6 +47,8 @@ class Explanation:
         return ACTION_LABELS.get(self.action, "")
 
 
+SILENT_AGENT = "The agent is silent (no audio packets); the call is still up."
+
 _GATEWAY = {
     protocol.ErrorCode.UNAUTHORIZED: ("Token rejected", EDIT_TOKEN),
     protocol.ErrorCode.INVALID_ARGUMENT: ("Call request rejected", EDIT_PROFILE),
@@ -61,6 +63,10 @@ _KINDS = {
                         "profile's region or URL, then call again.", EDIT_PROFILE),
     ErrorKind.ICE: ("Audio connection failed", "Check that your network allows UDP, or add a "
                     "TURN server to the profile.", EDIT_ICE),
+    ErrorKind.CLOSED: ("The gateway ended the call", "Call again; if it persists, report it with "
+                       "the event log.", CALL_AGAIN),
+    ErrorKind.GATEWAY: ("The gateway reported an error", "Call again; if it persists, report it "
+                        "with the event log.", CALL_AGAIN),
     ErrorKind.TIMEOUT: ("Timed out", "Check your network connection and call again.", CALL_AGAIN),
     ErrorKind.PROTOCOL: ("Unexpected reply from the gateway", "Call again; if it persists, "
                          "report it with the event log.", CALL_AGAIN),

@@ -23,12 +23,14 @@ from PySide6.QtWidgets import (
 
 from .. import APP_NAME, __version__
 from ..config import ConfigError, SettingsStore
+from ..engine.events import YOU_HUNG_UP
 from . import errors
 from .bridge import EngineBridge
 from .dialogs.history_dialog import HistoryDialog
 from .dialogs.profile_dialog import ProfileDialog
 from .dialogs.run_dialog import RunDialog
 from .dialogs.settings_dialog import SettingsDialog
+from .errors import SILENT_AGENT
 from .icons import icon
 from .theme import apply_theme
 from .widgets.call_bar import CallBar
@@ -157,6 +159,8 @@ class MainWindow(QMainWindow):
         b.media_stalled.connect(lambda s: bar.reason.setText(
             f"Media lost: no audio from the agent for {s:.0f} s. Waiting for it to return…"))
         b.media_resumed.connect(lambda _gap: bar.reason.setText(""))
+        b.agent_silence.connect(lambda active, _s: bar.reason.setText(
+            SILENT_AGENT if active else ""))
         b.call_error.connect(lambda e: self.banner.show_error(errors.explain(e), e.detail))
         b.log_line.connect(self.event_log.add)
         b.quality_warning.connect(self._on_quality)
@@ -194,6 +198,8 @@ class MainWindow(QMainWindow):
             self.call_panel.reset()
         if state == "STARTING":
             self._calls_started += 1
+        if state == "ENDED" and reason and reason != YOU_HUNG_UP:
+            self.banner.show_notice(reason, "Call ended")  # e.g. the agent hung up
         detail = f" — {reason}" if reason and state not in ("FAILED", "STARTING") else ""
         self.state_label.setText(self.call_bar.status.text() + detail)
 
