@@ -162,3 +162,29 @@ async def test_a_gateway_that_binds_sessions_to_sockets_ends_the_call_with_words
     assert rc == 3, err
     assert report["error"]["code"] == "HANDLER_ERROR" and report["reconnects"] == 1
     assert report["error"]["message"] == protocol.ErrorCode.HANDLER_ERROR.explanation
+
+
+async def test_after_we_sent_close_the_socket_closing_is_the_end_never_a_reconnect() -> None:
+    """A gateway that drops the socket (no close frame) when it gets `close`: no reconnect."""
+    from websockets.asyncio.server import serve
+
+    connections = 0
+
+    async def handler(ws) -> None:
+        nonlocal connections
+        connections += 1
+        async for raw in ws:
+            if '"type":"close"' in raw:
+                ws.transport.abort()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}{protocol.SIGNAL_PATH}"
+        client = SignalingClient(url, SignalingOptions(reconnect_delays=(0.1, 0.1)))
+        lost, closed = [], []
+        client.on_lost, client.on_closed = lost.append, closed.append
+        await client.connect()
+        client.resumable = True  # as after an answer
+        await client.send(protocol.Close("sess-1"))
+        await asyncio.sleep(0.6)  # past every reconnect delay
+        await client.close()
+    assert connections == 1 and client.reconnects == 0 and not lost and not closed
