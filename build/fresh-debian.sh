@@ -100,6 +100,8 @@ cp /etc/apt/apt.conf.d/99artifact-registry "$FS/etc/apt/apt.conf.d/" 2>/dev/null
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$FS/etc/pip.conf"
 cp /etc/resolv.conf "$FS/etc/resolv.conf" 2>/dev/null || true
 
+# The root is a mount point of its own, as on a real machine: `ip netns` remounts / (rslave).
+mount --bind "$FS" "$FS"
 mount -t proc proc "$FS/proc"
 mount -t sysfs sys "$FS/sys"
 mount --rbind /dev "$FS/dev"
