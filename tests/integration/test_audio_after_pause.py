@@ -10,12 +10,11 @@ import time
 
 import pytest
 
+from helpers.audio_call import start_call
 from polyphone.audio.analysis import best_lag_correlation, segment_correlation
 from polyphone.audio.files import read_wav
 from polyphone.audio.pipeline import AudioPipeline, AudioSettings
-from polyphone.engine.call import Call
-from polyphone.engine.events import AgentSilence, CallState, MediaStalled
-from polyphone.engine.request import CallRequest
+from polyphone.engine.events import AgentSilence, MediaStalled
 from polyphone.localgw.faults import Faults
 from polyphone.paths import resource
 
@@ -45,14 +44,7 @@ async def test_the_agents_audio_plays_at_once_after_a_20_s_pause(sound_server, g
     await pipeline.start()
     speech = read_wav(resource("sounds/greeting.wav"))[: int(1.5 * RATE)]
     try:
-        call = Call(CallRequest(url=gw.url, token=TOKEN, mode="echo", fetch_ice_servers=False),
-                    pipeline.source, pipeline.sink, events.append)
-        task = asyncio.ensure_future(call.run())
-        for _ in range(100):
-            if call.state is CallState.CONNECTED or task.done():
-                break
-            await asyncio.sleep(0.05)
-        assert call.state is CallState.CONNECTED, call.result.error
+        call, task = await start_call(gw, pipeline, "echo", events, TOKEN)
         await asyncio.sleep(0.5)
         before = await round_trip(sound_server, speech[: RATE])   # done before the pause starts
         session = next(iter(gw.sessions.values()))

@@ -13,31 +13,18 @@ import time
 import numpy as np
 import pytest
 
+from helpers.audio_call import start_call
 from polyphone.audio.analysis import best_lag_correlation, level_dbfs, segment_correlation
 from polyphone.audio.events import AudioStats, DeviceChanged
 from polyphone.audio.files import read_wav
 from polyphone.audio.pipeline import AudioPipeline, AudioSettings
-from polyphone.engine.call import Call
 from polyphone.engine.diagnostics import QualityMonitor
 from polyphone.engine.events import CallState
-from polyphone.engine.request import CallRequest
 from polyphone.paths import resource
 
 pytestmark = pytest.mark.integration
 TOKEN = "audio-token-3a9d"
 RATE = 48_000
-
-
-async def start_call(gw, pipeline: AudioPipeline, mode: str, events: list) -> tuple[Call, asyncio.Task]:
-    call = Call(CallRequest(url=gw.url, token=TOKEN, mode=mode, fetch_ice_servers=False),
-                pipeline.source, pipeline.sink, events.append)
-    task = asyncio.ensure_future(call.run())
-    for _ in range(100):
-        if call.state is CallState.CONNECTED or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert call.state is CallState.CONNECTED, call.result.error
-    return call, task
 
 
 def no_processing(**kw) -> AudioSettings:
@@ -52,7 +39,7 @@ async def test_speech_through_real_devices_comes_back_recognisably(sound_server,
                                            output_device="pulse:output:spk"), events.append)
     await pipeline.start()
     try:
-        call, task = await start_call(gw, pipeline, "echo", events)
+        call, task = await start_call(gw, pipeline, "echo", events, TOKEN)
         await asyncio.sleep(1.0)  # let both streams settle
         speech = read_wav(resource("sounds/greeting.wav"))[: 3 * RATE]
         mic = sound_server.record("micsink.monitor")
@@ -84,7 +71,7 @@ async def test_an_unplugged_headset_falls_back_and_the_call_goes_on(sound_server
     pipeline = AudioPipeline(no_processing(output_device="pulse:output:headset"), events.append)
     await pipeline.start()
     try:
-        call, task = await start_call(gw, pipeline, "echo", events)
+        call, task = await start_call(gw, pipeline, "echo", events, TOKEN)
         await asyncio.sleep(0.5)
         sound_server.unload_module(module)  # the headset is pulled out
         deadline = time.monotonic() + 10
@@ -127,7 +114,7 @@ async def echo_heard_by_agent(gw, processing: bool) -> tuple[float, float, float
     pipeline.sink.hooks.append(lambda s, t: played.append((t, s.copy())))
     await pipeline.start()
     try:
-        call, task = await start_call(gw, pipeline, "end-to-end", [])
+        call, task = await start_call(gw, pipeline, "end-to-end", [], TOKEN)
         t0 = time.monotonic()
         await asyncio.sleep(4.0)
         agent = next(iter(gw.sessions.values())).agent
