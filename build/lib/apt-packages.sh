@@ -47,5 +47,6 @@ APT_TEST=(
   iproute2
   # A real libwebrtc peer: headless Chromium calls the local gateway
   # (tests/integration/test_chromium_interop.py, tests/bench/audio_latency.py).
-  chromium
+  # Ubuntu ships it as chromium-browser (a snap through snapd).
+  "chromium|chromium-browser"
 )
