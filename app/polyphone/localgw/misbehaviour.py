@@ -41,10 +41,10 @@ async def refuse_offer(gateway: "LocalGateway", ws: "ServerConnection", session_
     if faults.error_shape:  # raw text: protocol.encode always writes a code
         gateway.errors_sent += 1
         gateway.log.info("-> error frame of shape %s (fault)", faults.error_shape)
-        await gateway._send(ws, error_shape_text(faults.error_shape))
+        await gateway.send(ws, error_shape_text(faults.error_shape))
         return True
     if faults.error_code:
-        await gateway._error(ws, session_id, faults.error_code, "Injected fault")
+        await gateway.send_error(ws, session_id, faults.error_code, "Injected fault")
         return True
     if faults.never_answer:
         gateway.log.info("offer received; never answering (fault)")
@@ -63,10 +63,10 @@ async def after_answer(gateway: "LocalGateway", session: "Session") -> None:
     faults = gateway.faults
     if faults.bad_candidates:
         for text in bad_candidate_frames(session.id, session.local_candidates):
-            await gateway._send(session.ws, text)
+            await gateway.send(session.ws, text)
     if faults.malformed_frames:
         for text in malformed_frame_texts(session.id):
-            await gateway._send(session.ws, text)
+            await gateway.send(session.ws, text)
     if faults.drop_socket_after is not None:
         session.spawn(drop_socket_later(gateway, session, faults.drop_socket_after))
     if faults.close_after is not None:
@@ -80,23 +80,23 @@ async def after_answer(gateway: "LocalGateway", session: "Session") -> None:
 
 
 async def close_later(gateway: "LocalGateway", session: "Session", delay: float) -> None:
-    if await gateway._pause(delay) or session.closed:
+    if await gateway.pause(delay) or session.closed:
         return
     frame = CLOSE_WITHOUT_SESSION if gateway.faults.close_without_session else Close(session.id)
-    await gateway._send(session.ws, frame)
-    await gateway._end_session(session, "closed by the agent")
+    await gateway.send(session.ws, frame)
+    await gateway.end_session(session, "closed by the agent")
 
 
 async def hang_up_later(gateway: "LocalGateway", session: "Session", delay: float) -> None:
     """Like a server whose agent hung up: peer and websocket torn down at once, no `close` frame."""
-    if await gateway._pause(delay) or session.closed:
+    if await gateway.pause(delay) or session.closed:
         return
     faults = gateway.faults
     gateway.log.info("session %s: hanging up (close code %d, fault)", session.id, faults.hangup_code)
     if session.ws is not None:
         # A gateway task: ending the session cancels this one, and the close must not be cut short.
-        gateway._spawn(close_socket(session.ws, faults.hangup_code, faults.hangup_reason))
-    await gateway._end_session(session, "hung up by the agent")
+        gateway.spawn(close_socket(session.ws, faults.hangup_code, faults.hangup_reason))
+    await gateway.end_session(session, "hung up by the agent")
 
 
 async def close_socket(ws: "ServerConnection", code: int, reason: str) -> None:
@@ -110,7 +110,7 @@ async def close_socket(ws: "ServerConnection", code: int, reason: str) -> None:
 
 
 async def drop_packet_later(gateway: "LocalGateway", session: "Session", delay: float) -> None:
-    if await gateway._pause(delay) or session.closed:
+    if await gateway.pause(delay) or session.closed:
         return
     gateway.log.info("session %s: dropping one outbound RTP audio packet (fault)", session.id)
     drop_next_rtp_packet(session.peer, session.rtp_dropped)
@@ -118,7 +118,7 @@ async def drop_packet_later(gateway: "LocalGateway", session: "Session", delay: 
 
 async def pause_rtp_later(gateway: "LocalGateway", session: "Session", start: float,
                           length: float) -> None:
-    if await gateway._pause(start) or session.closed:
+    if await gateway.pause(start) or session.closed:
         return
     pause = RtpPause()
     if not pause.install(session.peer):
@@ -127,7 +127,7 @@ async def pause_rtp_later(gateway: "LocalGateway", session: "Session", start: fl
     gateway.log.info("session %s: no RTP audio for %.3g s (fault)", session.id, length)
     pause.start()
     try:
-        await gateway._pause(length)
+        await gateway.pause(length)
     finally:
         pause.stop()
     gateway.log.info("session %s: RTP audio resumes after %d packets (fault)", session.id,
@@ -135,7 +135,7 @@ async def pause_rtp_later(gateway: "LocalGateway", session: "Session", start: fl
 
 
 async def drop_socket_later(gateway: "LocalGateway", session: "Session", delay: float) -> None:
-    if await gateway._pause(delay) or session.closed or session.ws is None:
+    if await gateway.pause(delay) or session.closed or session.ws is None:
         return
     gateway.log.info("session %s: dropping its socket (fault)", session.id)
     session.ws.transport.abort()

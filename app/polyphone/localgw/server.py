@@ -115,7 +115,7 @@ class LocalGateway:
         self._stopping.set()
         if self._server is not None:
             self._server.close()  # refuses new connections, closes open ones
-        await asyncio.gather(*(self._end_session(s, "gateway stopped")
+        await asyncio.gather(*(self.end_session(s, "gateway stopped")
                                for s in list(self.sessions.values())), return_exceptions=True)
         await self._drain_tasks(STOP_TIMEOUT)
         if self._server is not None:
@@ -132,7 +132,7 @@ class LocalGateway:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _spawn(self, coro) -> asyncio.Task:
+    def spawn(self, coro) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -150,7 +150,7 @@ class LocalGateway:
                 return
             await asyncio.wait(set(self._tasks), timeout=left)
 
-    async def _pause(self, seconds: float) -> bool:
+    async def pause(self, seconds: float) -> bool:
         """Sleep, waking early when the gateway stops. True when it is stopping."""
         try:
             await asyncio.wait_for(self._stopping.wait(), max(0.0, seconds))
@@ -204,7 +204,7 @@ class LocalGateway:
                     raise
                 except Exception:  # a bug here must not take the socket or the server down
                     self.log.exception("local gateway: error handling a frame")
-                    await self._error(ws, frame_session_id(raw), ErrorCode.HANDLER_ERROR,
+                    await self.send_error(ws, frame_session_id(raw), ErrorCode.HANDLER_ERROR,
                                       "The gateway failed to handle the message")
         except ConnectionClosed:
             pass
@@ -212,7 +212,7 @@ class LocalGateway:
             self._sockets.discard(ws)
             self._detach(ws)
 
-    async def _send(self, ws: ServerConnection | None, frame: protocol.Message | str) -> bool:
+    async def send(self, ws: ServerConnection | None, frame: protocol.Message | str) -> bool:
         if ws is None:
             return False
         text = frame if isinstance(frame, str) else protocol.encode(frame)
@@ -225,21 +225,21 @@ class LocalGateway:
             self.log.warning("local gateway: send failed", exc_info=True)
             return False
 
-    async def _error(self, ws: ServerConnection | None, session_id: str, code: ErrorCode | str,
+    async def send_error(self, ws: ServerConnection | None, session_id: str, code: ErrorCode | str,
                      message: str) -> None:
         code_text = code.value if isinstance(code, ErrorCode) else code
         self.errors_sent += 1
         self.log.info("-> error %s (session %r): %s", code_text, session_id, message)
-        await self._send(ws, protocol.Error(session_id, code_text, message))
+        await self.send(ws, protocol.Error(session_id, code_text, message))
 
     async def _on_frame(self, ws: ServerConnection, raw: str | bytes) -> None:
         try:
             msg = protocol.parse(raw)
         except ProtocolError as exc:
-            await self._error(ws, frame_session_id(raw), exc.code, exc.reason)
+            await self.send_error(ws, frame_session_id(raw), exc.code, exc.reason)
             return
         if isinstance(msg, Close) and not msg.session_id and names_no_session(raw):
-            return await self._error(ws, "", ErrorCode.INVALID_MESSAGE, "close: missing 'sessionId'")
+            return await self.send_error(ws, "", ErrorCode.INVALID_MESSAGE, "close: missing 'sessionId'")
         if isinstance(msg, Offer):
             await self._on_offer(ws, msg)
         elif isinstance(msg, IceCandidate):
@@ -247,7 +247,7 @@ class LocalGateway:
         elif isinstance(msg, Close):
             await self._on_close(ws, msg)
         else:  # answer, error, pong: only a gateway sends those
-            await self._error(ws, msg.session_id, ErrorCode.INVALID_MESSAGE,
+            await self.send_error(ws, msg.session_id, ErrorCode.INVALID_MESSAGE,
                               f"a client may not send {msg.type!r} messages")
 
     def _route(self, ws: ServerConnection, session_id: str) -> Session | None:
@@ -278,7 +278,7 @@ class LocalGateway:
             if session.ws is ws and not session.closed:
                 session.ws = None
                 if self.faults.no_resume:  # bound to its socket: it ends with it, at once
-                    self._spawn(self._end_session(session, "signaling lost"))
+                    self.spawn(self.end_session(session, "signaling lost"))
                     continue
                 session.state = "detached"
                 session.grace = loop.call_later(self.grace_seconds, self._grace_expired, session)
@@ -288,22 +288,22 @@ class LocalGateway:
     def _grace_expired(self, session: Session) -> None:
         session.grace = None
         if session.ws is None and not session.closed:
-            self._spawn(self._end_session(session, "signaling lost"))
+            self.spawn(self.end_session(session, "signaling lost"))
 
     # --- messages -----------------------------------------------------------------
 
     async def _on_offer(self, ws: ServerConnection, offer: Offer) -> None:
         sid_in = offer.session_id
         if not offer.auth_token:
-            return await self._error(ws, sid_in, ErrorCode.UNAUTHORIZED, "Auth token required")
+            return await self.send_error(ws, sid_in, ErrorCode.UNAUTHORIZED, "Auth token required")
         if not self.token_ok(offer.auth_token):
-            return await self._error(ws, sid_in, ErrorCode.UNAUTHORIZED, "Invalid authentication token")
+            return await self.send_error(ws, sid_in, ErrorCode.UNAUTHORIZED, "Invalid authentication token")
         if self.faults.no_resume and sid_in and self._route(ws, sid_in) is None:
-            return await self._error(ws, sid_in, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
+            return await self.send_error(ws, sid_in, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
         if await refuse_offer(self, ws, sid_in):  # error_shape, error_code, never_answer
             return
         if len(self.sessions) + self._pending >= self.max_sessions:
-            return await self._error(ws, sid_in, ErrorCode.AGENT_FAILURE,
+            return await self.send_error(ws, sid_in, ErrorCode.AGENT_FAILURE,
                                      f"The gateway is at capacity ({self.max_sessions} sessions)")
         sid = str(uuid.uuid4())
         kind = agent_kind_for(offer.mode, self.agent)
@@ -314,7 +314,7 @@ class LocalGateway:
                                  self.think_ms)
             peer, agent, sinks = await open_peer(sid, offer.sdp, kind, think_ms=think)
         except BridgeFailure as exc:
-            return await self._error(ws, sid_in, ErrorCode.MEDIA_BRIDGE_FAILURE, str(exc))
+            return await self.send_error(ws, sid_in, ErrorCode.MEDIA_BRIDGE_FAILURE, str(exc))
         finally:
             self._pending -= 1
         impair_media(self, sid, peer)
@@ -326,7 +326,7 @@ class LocalGateway:
         self.sessions[sid] = session
         peer.on("connectionstatechange", lambda: self._on_peer_state(session))
         if self._stopping.is_set():
-            return await self._end_session(session, "gateway stopped")
+            return await self.end_session(session, "gateway stopped")
         self.log.info("session %s: %s agent (mode %s)", sid, kind, offer.mode or "default")
         await self._answer(session)
 
@@ -335,32 +335,32 @@ class LocalGateway:
         candidates = [IceCandidate(sid, c) for c in session.local_candidates]
         if faults.candidates_before_answer:
             for frame in candidates:
-                await self._send(session.ws, frame)
-        if faults.answer_delay > 0 and await self._pause(faults.answer_delay):
+                await self.send(session.ws, frame)
+        if faults.answer_delay > 0 and await self.pause(faults.answer_delay):
             return
         if session.closed:
             return
-        await self._send(session.ws, Answer(sid, session.peer.localDescription.sdp))
+        await self.send(session.ws, Answer(sid, session.peer.localDescription.sdp))
         if not faults.candidates_before_answer:
             for frame in candidates:
-                await self._send(session.ws, frame)
+                await self.send(session.ws, frame)
         session.state = "active" if session.ws is not None else "detached"
         await after_answer(self, session)  # the misbehaviour Faults asks for
 
     async def _on_candidate(self, ws: ServerConnection, msg: IceCandidate) -> None:
         session = self._route(ws, msg.session_id)
         if session is None:
-            return await self._error(ws, msg.session_id, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
+            return await self.send_error(ws, msg.session_id, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
         try:
             await session.add_remote_candidate(msg.candidate)
         except BadCandidate as exc:
-            await self._error(ws, msg.session_id, ErrorCode.INVALID_ARGUMENT, str(exc))
+            await self.send_error(ws, msg.session_id, ErrorCode.INVALID_ARGUMENT, str(exc))
 
     async def _on_close(self, ws: ServerConnection, msg: Close) -> None:
         session = self._route(ws, msg.session_id)
         if session is None:
-            return await self._error(ws, msg.session_id, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
-        await self._end_session(session, "closed by the client")
+            return await self.send_error(ws, msg.session_id, ErrorCode.HANDLER_ERROR, UNKNOWN_SESSION)
+        await self.end_session(session, "closed by the client")
 
     # --- session ends -----------------------------------------------------------------
 
@@ -368,9 +368,9 @@ class LocalGateway:
         state = session.peer.connectionState
         self.log.debug("session %s: peer %s", session.id, state)
         if state in ("failed", "closed") and not session.closed:
-            self._spawn(self._end_session(session, f"peer connection {state}"))
+            self.spawn(self.end_session(session, f"peer connection {state}"))
 
-    async def _end_session(self, session: Session, reason: str) -> None:
+    async def end_session(self, session: Session, reason: str) -> None:
         if session.closed:
             return
         session.state = "closed"
@@ -382,4 +382,4 @@ class LocalGateway:
         self.log.info("session %s ended: %s", session.id, reason)
         # The teardown runs in a task of the gateway's, so it completes (and stop() waits
         # for it) even when the caller is a session task that the teardown cancels.
-        await asyncio.shield(self._spawn(session.close()))
+        await asyncio.shield(self.spawn(session.close()))
