@@ -35,6 +35,7 @@ while [ "$#" -gt 0 ]; do
 done
 
 [ "$(id -u)" = 0 ] || die "this needs root (debootstrap, chroot, mounts)"
+REV=$(git -C "$REPO" rev-parse --verify "$REV^{commit}") || die "no such revision: $REV"
 command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing: apt-get install debootstrap"
 
 OUT="$ROOT/build/out/fresh-$SUITE"
