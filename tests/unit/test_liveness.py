@@ -48,3 +48,4 @@ def test_codeless_and_unknown_errors_show_the_gateways_own_message() -> None:
     what, _ = gateway_error_words("QUOTA_EXCEEDED", "too many calls")
     assert "QUOTA_EXCEEDED" in what and "“too many calls”" in what
     assert gateway_error_words("UNAUTHORIZED", "x")[0].startswith("The gateway rejected the authentication")
+

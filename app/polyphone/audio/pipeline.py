@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..aio import cancel_and_wait
 from .analysis import CallMeters
 from .capture import Capture, MicrophoneTrack
 from .devices import Device, DeviceError
@@ -130,10 +131,7 @@ class AudioPipeline:
             with contextlib.suppress(BaseException):
                 await move
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):  # a failed task must not keep streams open
-                await task
+        await cancel_and_wait(task, quiet=True)  # a failed task must not keep streams open
         self.source.stop()
         await self.sink.stop_reading()
         await asyncio.to_thread(self.sink.close_stream)

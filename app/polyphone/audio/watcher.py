@@ -7,11 +7,11 @@ calls `on_lost`, so capture or playout can move to the default and say so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..aio import cancel_and_wait
 from .devices import Device, DeviceError, _filter, _scan, rescan
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,7 @@ class DeviceWatcher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def __aenter__(self) -> "DeviceWatcher":
         await self.start()

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 from aiortc.mediastreams import MediaStreamTrack
 
 from .. import protocol
+from ..aio import cancel_all
 from ..audio.files import AudioSink
 from ..protocol import CloseKind
 from . import ice
@@ -369,13 +370,7 @@ class Call:
             self._log("error", "call", str(error))
             self._emit(error)
         self._timers.cancel_all()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await cancel_all(self._tasks)
         sig, peer = self.signaling, self.peer
         if sig is not None and self.result.session_id:
             with contextlib.suppress(Exception):

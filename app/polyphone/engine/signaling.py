@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from .. import protocol
+from ..aio import cancel_and_wait
 from ..errors import UserFacingError
 from ..protocol import Message, ProtocolError, UnknownMessageType, closes
 from . import net
@@ -298,7 +299,5 @@ class SignalingClient:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2.0)
         if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await cancel_and_wait(reader, quiet=True)
         self.on_state("closed")
