@@ -154,3 +154,18 @@ async def test_a_peer_down_while_the_socket_reconnects_waits_for_what_the_gatewa
     h.signaling.deliver(protocol.Error(SID, "HANDLER_ERROR", "Unknown or expired session"))
     result = await asyncio.wait_for(task, 2)
     assert result.error.kind is ErrorKind.GATEWAY and result.error.code == "HANDLER_ERROR"
+
+
+async def test_after_the_socket_resumes_the_gateway_gets_a_whole_settle_to_say_why() -> None:
+    h = Harness(Timeouts(peer_down_settle=0.3))
+    task = await h.start()
+    await h.connect()
+    h.signaling.on_state("reconnecting")
+    h.peer.on_state("peer", "closed")
+    await asyncio.sleep(0.25)
+    h.signaling.on_state("open")  # resumed just before the first settle would end
+    await asyncio.sleep(0.15)
+    assert h.call.state is CallState.CONNECTED
+    h.signaling.deliver(protocol.Error(SID, "HANDLER_ERROR", "Unknown or expired session"))
+    result = await asyncio.wait_for(task, 2)
+    assert result.error.kind is ErrorKind.GATEWAY and result.error.code == "HANDLER_ERROR"

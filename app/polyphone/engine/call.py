@@ -320,7 +320,10 @@ class Call:
                    "Check that your network allows UDP, or configure a TURN server.")
 
     def _on_signaling_state(self, state: str) -> None:
-        self._signaling_state = state
+        previous, self._signaling_state = self._signaling_state, state
+        if previous == "reconnecting" and state == "open" and self._timers.running("peer-down"):
+            # resumed: what the gateway says on the new socket gets a whole settle time
+            self._timers.start("peer-down", self.request.timeouts.peer_down_settle, self._on_peer_down)
         self._emit(ConnectionChanged("signaling", state))
 
     def _on_connected(self) -> None:
