@@ -30,7 +30,6 @@ import logging
 from typing import Callable
 
 import av
-from aiortc import __version__ as AIORTC_VERSION
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtp import RtpPacket
@@ -40,14 +39,8 @@ from .. import rtc_internals
 
 log = logging.getLogger(__name__)
 
-_LOW, _HIGH = rtc_internals.HOOKS["jitter"].written_for["aiortc"]
-SUPPORTED_AIORTC = tuple(f"{_LOW[0]}.{minor}." for minor in range(_LOW[1], _HIGH[1]))
 _ATTR = rtc_internals.JITTER_ATTR
 MAX_REORDER = 100  # a sequence number further back than this is a restart, not a late packet
-
-
-class JitterInstallError(RuntimeError):
-    pass
 
 
 class InlineDecoder:
@@ -118,13 +111,6 @@ class ReleasingBuffer:
             return False, frame
         self.decode(frame)
         return False, None
-
-
-def check_aiortc() -> None:
-    """Raise JitterInstallError if the installed aiortc is not one the hook was written for."""
-    why = rtc_internals.version_problem("jitter", {"aiortc": AIORTC_VERSION})
-    if why is not None:
-        raise JitterInstallError(f"{why}; re-check aiortc's RTCRtpReceiver before raising the pin")
 
 
 def install(receiver: RTCRtpReceiver, *, decode_inline: bool = True) -> ReleasingBuffer | None:
