@@ -10,8 +10,7 @@ from . import APP_NAME, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import call, desktop, devices, run, token
-    from .localgw import cli as gateway
+    from .cli import call, desktop, devices, gateway, run, token
 
     parser = argparse.ArgumentParser(
         prog="polyphone", description=f"{APP_NAME}: a softphone for PolyAI voice agents.")
@@ -48,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--self-test"]:
         from .cli import self_test
+        if argv[1:] == [self_test.QT_PROBE_FLAG]:  # the self-test's child process: the Qt half
+            from .gui.probe import main as qt_probe
+            return qt_probe()
         return self_test.run(argv[1:])
     if not any(a in COMMANDS for a in argv[:1]) and not any(a in ("-h", "--help", "--version")
                                                            for a in argv[:1]):
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "gateway":
-        from .localgw import cli as gateway
+        from .cli import gateway
         return gateway.run(args)
     if args.command == "token":
         from .cli import token

@@ -26,6 +26,7 @@ else:  # pragma: no cover
 
 from . import protocol
 from .paths import private_dir
+from .protocol.urls import UrlError, check_url
 
 REGIONS = ("us-1", "uk-1", "euw-1")
 LOCAL = "local"       # the embedded local gateway
@@ -102,10 +103,9 @@ class Profile:
         if self.region not in (*REGIONS, CUSTOM, LOCAL):
             problems.append(f"Unknown region {self.region!r}: choose us-1, uk-1, euw-1 or custom.")
         if self.region == CUSTOM:
-            from .engine.signaling import SignalingError, check_url
             try:
                 check_url(self.url)
-            except SignalingError as exc:
+            except UrlError as exc:
                 problems.append(exc.message)
         if self.mode not in {m.value for m in protocol.Mode}:
             problems.append(f"Unknown mode {self.mode!r}: choose end-to-end, traditional or echo.")

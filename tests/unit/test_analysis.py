@@ -252,6 +252,15 @@ def test_segment_correlation_forgives_a_drift_correction_but_not_other_audio():
     assert segment_correlation(np.zeros(SAMPLE_RATE, np.int16), received, 0.05) == 0.0
 
 
+def test_segment_correlation_with_a_recording_that_began_late():
+    """A negative lag: the first second was sent before the recording started. Those words are
+    left out; they must not be searched for across the whole recording (a negative slice end
+    wraps around in numpy)."""
+    sent = read_wav(resource("sounds/greeting.wav"))[: 3 * SAMPLE_RATE]
+    received = sent[SAMPLE_RATE:]
+    assert segment_correlation(sent, received, -1.0) > 0.95
+
+
 def chirp(ms: float = 5.0, level: float = -6.0) -> np.ndarray:
     n = int(SAMPLE_RATE * ms / 1000)
     t = np.arange(n) / SAMPLE_RATE

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.abc
 import json
 import sys
 
 import pytest
 
-from polyphone.audio import devices, pulse
+from helpers.waits import until
+from polyphone.audio import devices, pulse, stream_target
 from polyphone.audio.devices import Device, DeviceError
 from polyphone.audio.watcher import DeviceWatcher
 
@@ -246,18 +246,18 @@ def test_portaudio_ids_are_stable_and_twins_numbered(portaudio_only) -> None:
     again = {d.id: d for d in devices.list_devices("input")}
     assert {d.id for d in inputs} <= set(again)
     assert again["portaudio:input:ALSA:USB Headset"].is_default
-    target = devices.resolve("portaudio:input:ALSA:USB Headset#2", "input")
+    target = stream_target.resolve("portaudio:input:ALSA:USB Headset#2", "input")
     assert target.sd_device == 3 and target.env == {} and target.fallback_reason is None
 
 
 def test_portaudio_resolve_default_and_fallback(portaudio_only) -> None:
-    target = devices.resolve(None, "input")
+    target = stream_target.resolve(None, "input")
     assert target.sd_device is None and target.device.name == "USB Headset"
-    target = devices.resolve("portaudio:input:Core Audio:MacBook Pro Microphone", "input")
+    target = stream_target.resolve("portaudio:input:Core Audio:MacBook Pro Microphone", "input")
     assert target.device.id == "portaudio:input:ALSA:USB Headset"
     assert "MacBook Pro Microphone" in target.fallback_reason and "USB Headset" in target.fallback_reason
     # An id of the other kind is not a match.
-    assert devices.resolve("portaudio:output:ALSA:USB Headset", "input").fallback_reason
+    assert stream_target.resolve("portaudio:output:ALSA:USB Headset", "input").fallback_reason
 
 
 def test_no_devices_at_all(portaudio_only) -> None:
@@ -265,7 +265,7 @@ def test_no_devices_at_all(portaudio_only) -> None:
     FakeSD.defaults = {"input": 0, "output": 0}
     assert devices.list_devices("input") == []
     with pytest.raises(DeviceError, match="No microphone") as exc:
-        devices.resolve(None, "input")
+        stream_target.resolve(None, "input")
     assert "polyphone devices" in exc.value.action
 
 
@@ -298,7 +298,7 @@ def test_pulse_devices_listed_with_descriptions_and_defaults(pulse_server) -> No
 
 
 def test_pulse_resolve_sets_the_device_only_while_opening(pulse_server) -> None:
-    target = devices.resolve("pulse:input:bluez_input.AA_BB.0", "input")
+    target = stream_target.resolve("pulse:input:bluez_input.AA_BB.0", "input")
     assert target.sd_device == 4  # PortAudio's ALSA "pulse" device
     assert target.env == {"PULSE_SOURCE": "bluez_input.AA_BB.0"}
     stream = target.open_input()
@@ -307,9 +307,9 @@ def test_pulse_resolve_sets_the_device_only_while_opening(pulse_server) -> None:
     assert devices.streams_open() == 1 and devices.rescan() is False
     stream.close()
     assert devices.streams_open() == 0 and devices.rescan() is True
-    out = devices.resolve(None, "output")
+    out = stream_target.resolve(None, "output")
     assert out.env == {} and out.device.is_default
-    gone = devices.resolve("pulse:input:usb-headset", "input")
+    gone = stream_target.resolve("pulse:input:usb-headset", "input")
     assert gone.env == {} and gone.device.name == "Built-in Audio Analog Stereo"
     assert "usb-headset" in gone.fallback_reason
 
@@ -324,9 +324,9 @@ def test_pulse_without_alsa_pulse_plugin_lists_portaudio(pulse_server) -> None:
 def test_only_monitors_means_no_microphone(pulse_server) -> None:
     pulse_server["sources"] = json.dumps(json.loads(SOURCES_JSON)[:1])
     with pytest.raises(DeviceError, match="No microphone"):
-        devices.resolve(None, "input")
+        stream_target.resolve(None, "input")
     # ...but a monitor chosen explicitly by id can be opened.
-    target = devices.resolve("pulse:input:alsa_output.pci-0000_00_1f.3.analog-stereo.monitor", "input")
+    target = stream_target.resolve("pulse:input:alsa_output.pci-0000_00_1f.3.analog-stereo.monitor", "input")
     assert target.device.is_monitor and target.fallback_reason is None
 
 
@@ -341,7 +341,7 @@ def test_find_device_by_id_name_or_unique_part(pulse_server) -> None:
 # --- opening errors ------------------------------------------------------------------------
 
 def test_open_falls_back_to_the_device_rate_then_stereo(portaudio_only) -> None:
-    target = devices.resolve("portaudio:input:ALSA:HDA Intel PCH: ALC257 Analog (hw:0,0)", "input")
+    target = stream_target.resolve("portaudio:input:ALSA:HDA Intel PCH: ALC257 Analog (hw:0,0)", "input")
     FakeSD.refuse = {(48000, 1): ("Invalid sample rate", -9997),
                      (44100, 1): ("Invalid number of channels", -9998)}
     stream = target.open_input()
@@ -354,7 +354,7 @@ def test_open_falls_back_to_the_device_rate_then_stereo(portaudio_only) -> None:
 
 
 def test_busy_device_is_a_clear_error(portaudio_only) -> None:
-    target = devices.resolve("portaudio:output:ALSA:USB Headset", "output")
+    target = stream_target.resolve("portaudio:output:ALSA:USB Headset", "output")
     FakeSD.refuse = {(48000, 1): ("Device unavailable", -9985)}
     with pytest.raises(DeviceError, match="busy") as exc:
         target.open_output()
@@ -415,21 +415,18 @@ async def test_watcher_polls_on_its_own_and_survives_errors_and_bad_callbacks() 
     async with DeviceWatcher(interval=0.01, on_change=broken_listener, scan=scan) as watcher:
         watcher.watch("pulse:output:spk", "output", seen.append)
         present.clear()
-        for _ in range(200):
-            if seen:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: seen, 2.0, 0.01, error=None)
     assert [d.id for d in seen] == ["pulse:output:spk"] and calls["n"] >= 3
 
 
 def test_device_changed_events_for_fallback_and_loss(pulse_server) -> None:
     from polyphone.audio.events import DeviceChanged
 
-    assert devices.resolve(None, "input").change_event() is None
-    event = devices.resolve("pulse:input:usb-headset", "input").change_event()
+    assert stream_target.resolve(None, "input").change_event() is None
+    event = stream_target.resolve("pulse:input:usb-headset", "input").change_event()
     assert isinstance(event, DeviceChanged) and event.kind == "input"
     assert event.device == "Built-in Audio Analog Stereo" and "usb-headset" in event.reason
-    event = devices.lost_event(dev("headset"), dev("spk"))
+    event = stream_target.lost_event(dev("headset"), dev("spk"))
     assert (event.kind, event.device) == ("output", "Spk") and "Headset was disconnected" in event.reason
 
 

@@ -9,7 +9,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 from polyphone.engine import ice
 from polyphone.engine.ice import IceConfigError, IceServer, parse_servers
-from polyphone.engine.signaling import SignalingError, check_url, is_loopback_host, redact_url
+from polyphone.engine.signaling import SignalingError, check_url, redact_url
+from polyphone.protocol.urls import is_loopback_host
 
 
 def test_parse_servers_accepts_the_webrtc_shapes() -> None:

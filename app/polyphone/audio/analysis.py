@@ -353,8 +353,10 @@ def segment_correlation(sent: np.ndarray, received: np.ndarray, lag_s: float, *,
         x = a[start:start + seg]
         if float(np.sqrt(np.mean(x * x))) < floor or floor == 0.0:
             continue  # a pause: nothing to recognise
-        lo = max(0, start + lag - slack)
-        y = b[lo:start + lag + slack + seg]
+        lo, hi = max(0, start + lag - slack), start + lag + slack + seg
+        if hi <= 0:
+            continue  # with a negative lag this word was sent before the recording began
+        y = b[lo:hi]
         if len(y) < seg:
             continue
         n = 1 << int(np.ceil(np.log2(len(y) + seg)))

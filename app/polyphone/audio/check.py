@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .analysis import SILENCE_FLOOR_DBFS, level_dbfs
-from .devices import INPUT, OUTPUT, Device, DeviceError, StreamTarget, resolve
+from .devices import INPUT, OUTPUT, Device, DeviceError
 from .files import tone
+from .stream_target import StreamTarget, resolve
 
 SAMPLE_RATE = 48_000
 START_TIMEOUT = 5.0

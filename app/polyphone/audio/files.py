@@ -3,7 +3,7 @@
 Every source is an aiortc `MediaStreamTrack` of kind audio delivering 20 ms
 frames of 48 kHz mono s16, paced in real time against the monotonic clock
 (aiortc's sender calls `recv()` as fast as it returns). Every sink consumes a
-remote track until stopped.
+remote track until stopped: `start(track)` begins reading, `stop()` ends and flushes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import math
 import time
 import wave
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -27,14 +26,6 @@ SAMPLE_RATE = 48_000
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
-
-
-class AudioSink(Protocol):
-    """Where remote audio goes: `start(track)` begins reading, `stop()` ends and flushes."""
-
-    def start(self, track: MediaStreamTrack) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 def make_frame(samples: np.ndarray, pts: int, rate: int = SAMPLE_RATE) -> AudioFrame:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +29,7 @@ from .events import AudioStats, DeviceChanged, LogLine
 from .opus import MonoOpusEncoder
 from .playout import Playout
 from .processing import AudioProcessor
+from .settings import AudioSettings
 from .watcher import DeviceWatcher
 
 MAX_VOLUME = 1.5       # 150 %: above 100 % the speaker path limits instead of wrapping
@@ -40,18 +40,6 @@ WATCH_DEVICES_S = 2.0   # device list re-scan (pactl) while a chosen device is i
 DEVICE_GONE_S = 3.0   # a stream whose callbacks stopped this long ago has lost its device
 FIRST_AUDIO_S = 5.0   # how long a new stream may take to start (idle PulseAudio sinks: ~2 s)
 
-
-@dataclass
-class AudioSettings:
-    input_device: str | None = None
-    output_device: str | None = None
-    echo_cancellation: bool = True
-    noise_suppression: bool = True
-    gain_control: bool = True
-    volume: float = 1.0
-    record_path: Path | None = None
-    min_playout_ms: float = 40
-    max_playout_ms: float = 200
 
 
 class AudioPipeline:

@@ -214,7 +214,7 @@ class PlayoutBuffer:
 
 
 class Playout:
-    """AudioSink: reads the remote track into a PlayoutBuffer that a speaker stream drains."""
+    """A sink: reads the remote track into a PlayoutBuffer that a speaker stream drains."""
 
     def __init__(self, device_id: str | None = None, *, volume: float = 1.0,
                  min_target_ms: float = 40, max_target_ms: float = 200) -> None:
@@ -291,7 +291,7 @@ class Playout:
                 self._latency = (opened, 0.0)
         return self._latency[1]
 
-    # --- AudioSink ---------------------------------------------------------------
+    # --- sink: start(track) / stop() ---------------------------------------------
 
     def start(self, track: MediaStreamTrack) -> None:
         if self.opened is None:

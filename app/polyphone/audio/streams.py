@@ -1,6 +1,6 @@
 """Opening the PortAudio stream of capture or playout, and resampling to 48 kHz.
 
-`devices.resolve` knows where a device id lives (and the PulseAudio
+`stream_target.resolve` knows where a device id lives (and the PulseAudio
 environment it needs while opening); this adds the callback, the low-latency
 block size, and one error type with words for a person.
 """
@@ -36,9 +36,9 @@ def open_stream(kind: str, device_id: str | None, callback: Callable, *,
     48 kHz mono when the device takes it; otherwise its own rate and/or stereo
     (read `rate` and `stream.channels`). Raises StreamError with what to do.
     """
-    from . import devices
+    from .stream_target import resolve
 
-    target = devices.resolve(device_id, kind)
+    target = resolve(device_id, kind)
     stream = target.open_stream(kind, callback=callback, latency="low",
                                 blocksize=SAMPLE_RATE * block_ms // 1000)
     return OpenedStream(stream, int(stream.samplerate), target.device.name, target.device.id,

@@ -17,7 +17,6 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from .. import protocol
 from ..aio import cancel_all
-from ..audio.files import AudioSink
 from ..protocol import CloseKind
 from . import ice
 from .events import (
@@ -33,12 +32,12 @@ from .events import (
     SessionStarted,
     StateChanged,
 )
-from .media import MediaTap
 from .monitor import MediaMonitor
 from .peer import Peer, PeerError
-from .ports import CallResult, IceFetcher, PeerPort, SignalingPort, fetch_ice
+from .ports import AudioSink, CallResult, IceFetcher, PeerPort, SignalingPort, fetch_ice
 from .request import CallRequest
 from .signaling import SignalingClient, SignalingError, SignalingOptions, SocketClosed, redact_url
+from .tap import MediaTap
 from .timers import Timers
 
 __all__ = ["TRANSITIONS", "Call", "CallResult"]

@@ -148,7 +148,7 @@ class CallError:
 
 @dataclass(frozen=True)
 class QualityWarning:
-    """A call-quality figure crossed its threshold (active) or recovered (engine/diagnostics.py)."""
+    """A call-quality figure crossed its threshold (active) or recovered (engine/quality.py)."""
 
     kind: str        # rtt | loss | jitter | agent-echo | mic-clipping | mic-silent
     active: bool

@@ -26,8 +26,9 @@ from aiortc import RTCIceServer, RTCPeerConnection
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from .. import protocol, rtc_internals
+from ..protocol.urls import is_loopback_host
 from . import net
-from .signaling import is_loopback_host, make_ssl_context
+from .signaling import make_ssl_context
 
 STUN_BUDGET_S = 0.5
 """How long gathering may wait for STUN answers (server-reflexive candidates)."""
@@ -141,34 +142,40 @@ def parse_servers_lenient(raw: Any) -> tuple[list[IceServer], list[str]]:
     servers: list[IceServer] = []
     problems: list[str] = []
     for i, item in enumerate(raw):
-        where = f"iceServers[{i}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where} skipped: not an object")
-            continue
-        urls = item.get("urls", item.get("url"))
-        if isinstance(urls, str):
-            urls = [urls]
-        if not isinstance(urls, list):
-            problems.append(f"{where} skipped: no urls")
-            continue
-        user, cred = item.get("username"), item.get("credential")
-        if not isinstance(user, (str, type(None))) or not isinstance(cred, (str, type(None))):
-            problems.append(f"{where} skipped: username and credential must be text")
-            continue
-        good = []
-        for url in urls:
-            why = _url_problem(url)
-            if why is None and url.startswith("turn") and not (user and cred):
-                why = f"{safe_url(url)!r} is a TURN URL without a username and credential"
-            if why is not None:
-                problems.append(f"{where}: skipped {why}")
-            elif url not in good:
-                good.append(url)
-        if not good:
-            problems.append(f"{where} skipped: no usable stun:/turn: URL")
-            continue
-        servers.append(IceServer(tuple(good), user, cred))
+        server = _one_server(f"iceServers[{i}]", item, problems)
+        if server is not None:
+            servers.append(server)
     return servers, problems
+
+
+def _one_server(where: str, item: Any, problems: list[str]) -> IceServer | None:
+    """One entry of the list, or None (the reason appended to `problems`)."""
+    if not isinstance(item, dict):
+        problems.append(f"{where} skipped: not an object")
+        return None
+    urls = item.get("urls", item.get("url"))
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list):
+        problems.append(f"{where} skipped: no urls")
+        return None
+    user, cred = item.get("username"), item.get("credential")
+    if not isinstance(user, (str, type(None))) or not isinstance(cred, (str, type(None))):
+        problems.append(f"{where} skipped: username and credential must be text")
+        return None
+    good = []
+    for url in urls:
+        why = _url_problem(url)
+        if why is None and url.startswith("turn") and not (user and cred):
+            why = f"{safe_url(url)!r} is a TURN URL without a username and credential"
+        if why is not None:
+            problems.append(f"{where}: skipped {why}")
+        elif url not in good:
+            good.append(url)
+    if not good:
+        problems.append(f"{where} skipped: no usable stun:/turn: URL")
+        return None
+    return IceServer(tuple(good), user, cred)
 
 
 def ice_servers_url(signal_url: str) -> str:

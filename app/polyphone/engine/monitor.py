@@ -13,9 +13,9 @@ from typing import Callable
 
 from .events import Event, MediaStalled, SelectedPair, StatsSample
 from .liveness import LOST, Liveness, describe
-from .media import MediaTap
 from .ports import PeerPort
 from .request import Timeouts
+from .tap import MediaTap
 
 
 class MediaMonitor:

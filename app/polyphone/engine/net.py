@@ -44,7 +44,7 @@ def user_agent() -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    from .signaling import is_loopback_host  # here: signaling imports this module
+    from ..protocol.urls import is_loopback_host
 
     return is_loopback_host(host)
 

@@ -1,4 +1,4 @@
-"""The call's collaborators as ports (signaling, peer, ICE servers) and what a call returns.
+"""The call's collaborators as ports (signaling, peer, ICE servers, audio sink) and what a call returns.
 
 Ports and adapters, as PolyAI's Android SDK's `CallCoordinator` does: `Call` runs on any
 implementation of these, so unit tests run the state machine on in-memory fakes.
@@ -47,6 +47,14 @@ class PeerPort(Protocol):
     def last_heard(self) -> float | None: ...
     async def stats(self) -> StatsSample: ...
     async def close(self) -> None: ...
+
+
+class AudioSink(Protocol):
+    """Where remote audio goes: `start(track)` begins reading, `stop()` ends and flushes."""
+
+    def start(self, track: MediaStreamTrack) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 IceFetcher = Callable[[CallRequest], Awaitable[tuple[list[ice.IceServer] | None, str]]]

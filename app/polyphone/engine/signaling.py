@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import ssl
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Sequence
@@ -27,10 +26,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from .. import protocol
 from ..aio import cancel_and_wait
 from ..errors import UserFacingError
-from ..protocol import Message, ProtocolError, UnknownMessageType, closes
+from ..protocol import Message, ProtocolError, UnknownMessageType, closes, urls
 from . import net
-
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
 class SignalingError(UserFacingError):
@@ -41,39 +38,12 @@ class SignalingError(UserFacingError):
         self.config = config  # the URL or settings are wrong (not a network fault)
 
 
-def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str) -> str:
-    """Validate a signaling URL; returns it. Raises SignalingError(config=True)."""
+    """Validate a signaling URL (protocol/urls.py); returns it. Raises SignalingError(config=True)."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError:
-        raise SignalingError(f"The gateway URL {url[:80]!r} is not valid.",
-                             "Check the profile's region or custom URL.", config=True) from None
-    if parts.scheme not in ("ws", "wss") or not host:
-        raise SignalingError(
-            "The gateway URL must start with wss:// (or ws:// for a gateway on this computer).",
-            "Check the profile's region or custom URL.", config=True)
-    if parts.scheme == "ws" and not is_loopback_host(host):
-        raise SignalingError(
-            f"Refusing an unencrypted ws:// connection to {host}: tokens would cross the "
-            "network in clear text.",
-            "Use the wss:// address of the gateway.", config=True)
-    if parts.username or parts.password or "token" in (parts.query or "").lower():
-        raise SignalingError("The gateway URL must not carry credentials.",
-                             "Remove them from the URL; store the token in the profile instead.",
-                             config=True)
-    return url
+        return urls.check_url(url)
+    except urls.UrlError as exc:
+        raise SignalingError(exc.message, exc.action, config=True) from None
 
 
 def redact_url(url: str) -> str:

@@ -163,6 +163,23 @@ class Session:
                 log.warning("session %s: error while closing", self.id, exc_info=True)
 
 
+@dataclass(eq=False)
+class _Answering:
+    """What answering an offer has set up so far, so that a failed answer can be undone."""
+
+    peer: RTCPeerConnection
+    tracks: list[MediaStreamTrack] = field(default_factory=list)
+    agent: Agent | None = None
+    sinks: list[NullSink] = field(default_factory=list)
+
+    async def undo(self) -> None:
+        if self.agent is not None:
+            await self.agent.stop()
+        for sink in self.sinks:
+            await sink.stop()
+        await self.peer.close()
+
+
 async def open_peer(session_id: str, offer_sdp: str, kind: str, *,
                     think_ms: float) -> tuple[RTCPeerConnection, Agent, list[NullSink]]:
     """Answer an offer: the peer (local description set), its agent and spare sinks.
@@ -170,49 +187,49 @@ async def open_peer(session_id: str, offer_sdp: str, kind: str, *,
     Raises BridgeFailure (with the peer closed) when the media cannot be set up.
     """
     check_offer_sdp(offer_sdp)
-    peer = RTCPeerConnection(ice_configuration(None))
-    tracks: list[MediaStreamTrack] = []
-    peer.on("track", tracks.append)
-    agent: Agent | None = None
-    sinks: list[NullSink] = []
+    answering = _Answering(RTCPeerConnection(ice_configuration(None)))
+    answering.peer.on("track", answering.tracks.append)
     try:
-        async def negotiate() -> None:
-            nonlocal agent
-            await peer.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-            audio = next((t for t in tracks if t.kind == "audio"), None)
-            if audio is None:
-                raise BridgeFailure("the offer's audio cannot be received")
-            for tr in peer.getTransceivers():
-                if tr.receiver.track is audio:
-                    # Release audio as it arrives, like a libwebrtc gateway; aiortc's
-                    # stock buffer would add 80 ms and stall on loss (audio/jitter.py).
-                    jitter.install(tr.receiver)
-            agent = make_agent(kind, think_ms=think_ms)
-            peer.addTrack(agent.output)
-            # Only the first audio m-line carries the call; silence the others.
-            for tr in peer.getTransceivers():
-                if tr.receiver.track is not audio:
-                    tr.direction = "inactive"
-            await peer.setLocalDescription(await peer.createAnswer())
-            agent.start(audio)
-            for other in tracks:
-                if other is not audio:  # never leave a received track unread
-                    sink = NullSink()
-                    sink.start(other)
-                    sinks.append(sink)
-
-        await asyncio.wait_for(negotiate(), NEGOTIATE_TIMEOUT)
+        await asyncio.wait_for(_negotiate(answering, offer_sdp, kind, think_ms), NEGOTIATE_TIMEOUT)
     except BaseException as exc:
-        if agent is not None:
-            await agent.stop()
-        for sink in sinks:
-            await sink.stop()
-        await peer.close()
+        await answering.undo()
         if isinstance(exc, BridgeFailure):
             raise
         if isinstance(exc, Exception):
             log.info("session %s: negotiation failed: %s", session_id, exc)
             raise BridgeFailure(f"the media connection cannot be set up ({type(exc).__name__})") from None
         raise
-    assert agent is not None
-    return peer, agent, sinks
+    assert answering.agent is not None
+    return answering.peer, answering.agent, answering.sinks
+
+
+async def _negotiate(answering: _Answering, offer_sdp: str, kind: str, think_ms: float) -> None:
+    """Take the offer, answer it with an agent on the first audio track, and start the agent."""
+    peer = answering.peer
+    await peer.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+    audio = next((t for t in answering.tracks if t.kind == "audio"), None)
+    if audio is None:
+        raise BridgeFailure("the offer's audio cannot be received")
+    for tr in peer.getTransceivers():
+        if tr.receiver.track is audio:
+            # Release audio as it arrives, like a libwebrtc gateway; aiortc's
+            # stock buffer would add 80 ms and stall on loss (audio/jitter.py).
+            jitter.install(tr.receiver)
+    agent = answering.agent = make_agent(kind, think_ms=think_ms)
+    peer.addTrack(agent.output)
+    # Only the first audio m-line carries the call; silence the others.
+    for tr in peer.getTransceivers():
+        if tr.receiver.track is not audio:
+            tr.direction = "inactive"
+    await peer.setLocalDescription(await peer.createAnswer())
+    agent.start(audio)
+    _drain_other_tracks(answering, audio)
+
+
+def _drain_other_tracks(answering: _Answering, audio: MediaStreamTrack) -> None:
+    """Read every received track but the call's audio into a NullSink: never leave one unread."""
+    for other in answering.tracks:
+        if other is not audio:
+            sink = NullSink()
+            sink.start(other)
+            answering.sinks.append(sink)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import repro
-from ..engine.diagnostics import THRESHOLDS
+from ..engine.quality import THRESHOLDS
 from ..repro import table_csv
 from .runner import RunResult
 

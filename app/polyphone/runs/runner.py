@@ -26,12 +26,12 @@ from ..audio.analysis import SpeechEdges, VoiceActivity
 from ..audio.files import read_wav
 from ..audio.recorder import CallRecorder
 from ..engine.call import Call
-from ..engine.diagnostics import QualityMonitor
 from ..engine.events import CallError, CallState, LogLine, SessionStarted, StateChanged, StatsSample
+from ..engine.quality import QualityMonitor
 from ..engine.request import CallRequest
 from .events import RunFinished, RunStarted, TurnMark, TurnResult, WaveChunk
-from .media import LOUD_DBFS, AgentSink, ScriptedSource
 from .script import Script, Step
+from .tracks import LOUD_DBFS, AgentSink, ScriptedSource
 from .turns import CallerTurn, Segment, turn_table
 
 POLL_S = 0.02

@@ -6,8 +6,8 @@ import numpy as np
 
 from polyphone.audio.echo_watch import EchoWatch
 from polyphone.audio.events import AudioLevels, AudioStats
-from polyphone.engine.diagnostics import QualityMonitor
 from polyphone.engine.events import StatsSample
+from polyphone.engine.quality import QualityMonitor
 
 
 def kinds(warnings) -> list[tuple[str, bool]]:

@@ -17,16 +17,25 @@ import signal
 import sys
 from pathlib import Path
 
+from ..localgw.agents import AGENT_KINDS
+from ..localgw.faults import ERROR_SHAPES, MAX_CLOSE_REASON_BYTES, valid_close_code
+from ..localgw.impair import Impairment
+from ..localgw.server import Faults, LocalGateway
 from ..protocol import ErrorCode
-from .agents import AGENT_KINDS
-from .faults import ERROR_SHAPES, MAX_CLOSE_REASON_BYTES, valid_close_code
-from .impair import Impairment
-from .server import Faults, LocalGateway
 
 TOKENS_ENV = "POLYPHONE_GATEWAY_TOKENS"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_server_arguments(parser)
+    faults = parser.add_argument_group("fault injection")
+    _add_signaling_faults(faults)
+    _add_media_faults(faults)
+    _add_ending_faults(faults)
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where to listen, which agent answers, which tokens are accepted, how much to log."""
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; anything else is reachable "
                              "from other machines)")
@@ -41,51 +50,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "neither: any non-empty token)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"], help="stderr log level")
-    faults = parser.add_argument_group("fault injection")
-    faults.add_argument("--answer-delay", type=float, default=0.0, metavar="S",
-                        help="wait S seconds before each answer")
-    faults.add_argument("--never-answer", action="store_true", help="never answer offers")
-    faults.add_argument("--drop-socket-after", type=float, default=None, metavar="S",
-                        help="abort the signaling socket S seconds after the answer")
-    faults.add_argument("--error-code", default=None, metavar="CODE",
-                        help=f"answer every offer with this error code "
-                             f"({', '.join(c.value for c in ErrorCode)})")
-    faults.add_argument("--malformed-frames", action="store_true",
-                        help="send a few malformed frames after each answer")
-    faults.add_argument("--close-after", type=float, default=None, metavar="S",
-                        help="send close S seconds after the answer")
-    faults.add_argument("--candidates-before-answer", action="store_true",
-                        help="send ICE candidates before the answer")
-    faults.add_argument("--impair", type=_impairment, default=None, metavar="SPEC",
-                        help="impair the media both ways, like netem: loss=5%%,delay=200ms,jitter=30ms")
-    faults.add_argument("--drop-packet-after", type=float, default=None, metavar="S",
-                        help="drop one outbound RTP audio packet S seconds after the answer")
-    faults.add_argument("--hangup-after", type=float, default=None, metavar="S",
-                        help="hang up S seconds after the answer like a real server: tear the peer "
-                             "connection down and close the websocket at once, no close frame")
-    faults.add_argument("--hangup-code", type=_close_code, default=None, metavar="CODE",
-                        help="with --hangup-after: the websocket close code (default 1000; "
-                             "1000-1003, 1007-1014, 3000-4999)")
-    faults.add_argument("--hangup-reason", type=_close_reason, default=None, metavar="TEXT",
-                        help=f"with --hangup-after: the websocket close reason (default empty; at most "
-                             f"{MAX_CLOSE_REASON_BYTES} bytes)")
-    faults.add_argument("--close-without-session", action="store_true",
-                        help='with --close-after: send the close frame as {"type":"close"}, '
-                             "no sessionId")
-    faults.add_argument("--error-shape", choices=ERROR_SHAPES, default=None,
-                        help="answer every valid offer with an error frame without a code: no-code "
-                             "(data has only a message), no-data (no data), bare-message (a top-level "
-                             "message, no sessionId or data)")
-    faults.add_argument("--pause-rtp", type=_pause, default=None, metavar="START:LENGTH",
-                        help="from START s after the answer, send no RTP audio for LENGTH s (RTCP and "
-                             "ICE go on; sequence numbers stay continuous, as with Opus DTX), e.g. 2:20")
-    faults.add_argument("--bad-candidates", action="store_true",
-                        help="after the answer's candidates, send bad ice-candidate frames: too few "
-                             "fields, garbage, an unparsable port, a duplicate, sdpMLineIndex as a "
-                             'string, sdpMid only, and "" (end-of-candidates)')
-    faults.add_argument("--no-resume", action="store_true",
-                        help="bind each session to its socket: it ends when the socket drops, and "
-                             "frames naming it from another socket get HANDLER_ERROR")
+
+
+def _add_signaling_faults(group: argparse._ArgumentGroup) -> None:
+    """Faults in the answer and the frames around it."""
+    group.add_argument("--answer-delay", type=float, default=0.0, metavar="S",
+                       help="wait S seconds before each answer")
+    group.add_argument("--never-answer", action="store_true", help="never answer offers")
+    group.add_argument("--error-code", default=None, metavar="CODE",
+                       help=f"answer every offer with this error code "
+                            f"({', '.join(c.value for c in ErrorCode)})")
+    group.add_argument("--error-shape", choices=ERROR_SHAPES, default=None,
+                       help="answer every valid offer with an error frame without a code: no-code "
+                            "(data has only a message), no-data (no data), bare-message (a top-level "
+                            "message, no sessionId or data)")
+    group.add_argument("--candidates-before-answer", action="store_true",
+                       help="send ICE candidates before the answer")
+    group.add_argument("--bad-candidates", action="store_true",
+                       help="after the answer's candidates, send bad ice-candidate frames: too few "
+                            "fields, garbage, an unparsable port, a duplicate, sdpMLineIndex as a "
+                            'string, sdpMid only, and "" (end-of-candidates)')
+    group.add_argument("--malformed-frames", action="store_true",
+                       help="send a few malformed frames after each answer")
+    group.add_argument("--no-resume", action="store_true",
+                       help="bind each session to its socket: it ends when the socket drops, and "
+                            "frames naming it from another socket get HANDLER_ERROR")
+
+
+def _add_media_faults(group: argparse._ArgumentGroup) -> None:
+    """Faults in the RTP audio."""
+    group.add_argument("--impair", type=_impairment, default=None, metavar="SPEC",
+                       help="impair the media both ways, like netem: loss=5%%,delay=200ms,jitter=30ms")
+    group.add_argument("--drop-packet-after", type=float, default=None, metavar="S",
+                       help="drop one outbound RTP audio packet S seconds after the answer")
+    group.add_argument("--pause-rtp", type=_pause, default=None, metavar="START:LENGTH",
+                       help="from START s after the answer, send no RTP audio for LENGTH s (RTCP and "
+                            "ICE go on; sequence numbers stay continuous, as with Opus DTX), e.g. 2:20")
+
+
+def _add_ending_faults(group: argparse._ArgumentGroup) -> None:
+    """Ways the gateway ends a session: a dropped socket, a close frame, a server hang-up."""
+    group.add_argument("--drop-socket-after", type=float, default=None, metavar="S",
+                       help="abort the signaling socket S seconds after the answer")
+    group.add_argument("--close-after", type=float, default=None, metavar="S",
+                       help="send close S seconds after the answer")
+    group.add_argument("--close-without-session", action="store_true",
+                       help='with --close-after: send the close frame as {"type":"close"}, '
+                            "no sessionId")
+    group.add_argument("--hangup-after", type=float, default=None, metavar="S",
+                       help="hang up S seconds after the answer like a real server: tear the peer "
+                            "connection down and close the websocket at once, no close frame")
+    group.add_argument("--hangup-code", type=_close_code, default=None, metavar="CODE",
+                       help="with --hangup-after: the websocket close code (default 1000; "
+                            "1000-1003, 1007-1014, 3000-4999)")
+    group.add_argument("--hangup-reason", type=_close_reason, default=None, metavar="TEXT",
+                       help=f"with --hangup-after: the websocket close reason (default empty; at most "
+                            f"{MAX_CLOSE_REASON_BYTES} bytes)")
 
 
 def _close_code(text: str) -> int:

@@ -1,4 +1,4 @@
-"""Helpers for tests and demos that call the local gateway: a real aiortc caller.
+"""Helpers for tests that call the local gateway: a real aiortc caller.
 
 No pytest here (tests/integration/conftest.py wraps these in fixtures). Every
 peer is made with `iceServers=[]`, so nothing leaves the machine.
@@ -7,7 +7,6 @@ peer is made with `iceServers=[]`, so nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -15,8 +14,9 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from .. import protocol
-from ..audio.files import MemorySink, PacedSource, tone
+from helpers.waits import until
+from polyphone import protocol
+from polyphone.audio.files import MemorySink, PacedSource, tone
 
 
 @dataclass
@@ -71,9 +71,6 @@ async def recv_message(ws: Any, timeout: float = 5.0) -> protocol.Message:
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "condition") -> None:
-    """Poll `predicate` every 20 ms; AssertionError naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
-        await asyncio.sleep(0.02)
+    """Poll `predicate` every 20 ms; AssertionError naming `what` after `timeout` s
+    (`helpers.waits.until`, with the argument order the gateway tests use)."""
+    await until(predicate, timeout, 0.02, what)
