@@ -20,10 +20,10 @@ from helpers.qt_waits import Recorder, until  # noqa: E402,F401 (re-exported for
 from polyphone import config  # noqa: E402
 from polyphone.engine.request import Timeouts  # noqa: E402
 from polyphone.gui.bridge import EngineBridge  # noqa: E402
-from polyphone.gui.media import SilentMedia  # noqa: E402
-from polyphone.gui.tokens import TokenVault  # noqa: E402
 from polyphone.history import History  # noqa: E402
 from polyphone.secrets import MemoryStore  # noqa: E402
+from polyphone.services.call_media import SilentMedia  # noqa: E402
+from polyphone.services.tokens import TokenVault  # noqa: E402
 
 
 class QLoop:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import qasync
@@ -23,11 +22,14 @@ from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 from polyphone import config
 from polyphone.gui import app as gapp
 from polyphone.gui.gc_guard import MainThreadGC
-from polyphone.gui.media import warm_up
 from polyphone.gui.theme import apply_theme
 from polyphone.localgw import LocalGateway
 from polyphone.paths import resource
 from polyphone.secrets import KeyringStore, token_key
+from polyphone.services.call_media import warm_up
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared helpers
+from helpers import waits  # noqa: E402
 
 STAGING = "Staging (local gateway)"
 STAGING_TOKEN = "staging-token-7f3a9c"
@@ -35,11 +37,7 @@ EXPIRED = "expired-token-0d41b2"
 
 
 async def until(predicate, timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what or predicate}")
-        await asyncio.sleep(0.05)
+    await waits.until(predicate, timeout, 0.05, what or None, error=TimeoutError)
 
 
 def shot(window: QWidget, path: Path) -> None:
@@ -69,9 +67,10 @@ async def add_staging_profile(window, url: str, report: dict) -> None:
     f.mode.setCurrentIndex(f.mode.findData("echo"))
     f.fetch_ice.setChecked(False)
     QTest.keyClicks(f.token, EXPIRED)
+    await until(dialog.ready.is_set, what="the dialog's keyring look-up (a worker thread)")
     report["keyring_shown"] = dialog.keyring.text()
     QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-    await until(lambda: not dialog.isVisible(), what="the dialog to close")
+    await until(lambda: window.dialog is None, what="the dialog to close (deleted on close)")
     report["token_in_keyring"] = KeyringStore().get(token_key(STAGING)) == EXPIRED
 
 

@@ -11,6 +11,7 @@ import wave
 from pathlib import Path
 
 from helpers.qt_waits import until
+from helpers.waits import wait_until
 from polyphone import config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,10 +60,11 @@ def test_sigterm_during_a_call_hangs_up_cleanly(sound_server, tmp_path) -> None:
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 30
-        while not any("peer connected" in line or "demo agent" in line for line in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)[-2000:]
-            time.sleep(0.1)
+        def connected() -> bool:
+            assert proc.poll() is None, "".join(lines)[-2000:]
+            return any("peer connected" in line or "demo agent" in line for line in lines)
+
+        wait_until(connected, 30, 0.1, lambda: "the call to connect:\n" + "".join(lines)[-2000:])
         time.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
@@ -79,9 +81,9 @@ def test_sigterm_during_a_call_hangs_up_cleanly(sound_server, tmp_path) -> None:
 
 def test_an_unreadable_settings_file_is_reported_and_never_overwritten(qloop, tmp_path) -> None:
     from polyphone.gui import app as gapp
-    from polyphone.gui.media import SilentMedia
-    from polyphone.gui.tokens import TokenVault
     from polyphone.secrets import MemoryStore
+    from polyphone.services.call_media import SilentMedia
+    from polyphone.services.tokens import TokenVault
 
     settings = tmp_path / "config" / "settings.toml"
     settings.parent.mkdir(parents=True, exist_ok=True)

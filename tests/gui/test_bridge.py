@@ -9,9 +9,9 @@ import pytest
 from helpers.qt_waits import Recorder, until
 from polyphone import config
 from polyphone.engine.events import ErrorKind, SelectedPair, StatsSample
-from polyphone.gui import errors
 from polyphone.localgw import LocalGateway
 from polyphone.secrets import SecretStoreError, token_key
+from polyphone.services import errors
 
 TOKEN = "bridge-test-token-7d2e"
 
@@ -42,12 +42,12 @@ def test_a_local_demo_call_emits_every_kind_of_event_and_writes_history(make_bri
     assert [a[0] for a in seen.of("busy_changed")] == [True, False]
     assert made[0].muted is True and made[0].options.record_path is None
     # the per-run gateway token never reaches the log
-    assert all(bridge.gateway.token not in e[0].text for e in seen.of("log_line"))
+    assert all(bridge.phone.gateway.token not in e[0].text for e in seen.of("log_line"))
     rec = seen.of("call_finished")[0][0]
     assert rec.result == "ended" and rec.session_id == sid and rec.call_sid == call_sid
     assert rec.duration_s > 0 and rec.error_code == ""
     assert bridge.history.list()[0].session_id == sid
-    assert bridge.gateway.running
+    assert bridge.phone.gateway.running
 
 
 def test_a_remote_profile_reads_its_token_at_call_time(make_bridge, qloop) -> None:
@@ -132,7 +132,7 @@ def test_hanging_up_while_starting_cancels_cleanly(make_bridge, qloop) -> None:
 
     class SlowMedia:
         def __init__(self, options, on_event):
-            from polyphone.gui.media import SilentMedia
+            from polyphone.services.call_media import SilentMedia
             self._inner = SilentMedia(on_event)
             self.source, self.sink = self._inner.source, self._inner.sink
             self.stopped = False
@@ -164,7 +164,7 @@ def test_hanging_up_while_starting_cancels_cleanly(make_bridge, qloop) -> None:
 
 def test_a_device_failure_is_a_device_error(make_bridge, qloop) -> None:
     from polyphone.audio.devices import DeviceError
-    from polyphone.gui.media import SilentMedia
+    from polyphone.services.call_media import SilentMedia
 
     class NoMic(SilentMedia):
         async def start(self):
@@ -194,7 +194,7 @@ def test_recording_path_and_variant_reach_the_call(make_bridge, qloop, tmp_path)
         async def call():
             task = bridge.place_call("Var test", "Fast")
             await until(lambda: bridge.state == "CONNECTED")
-            offer_variant = bridge.call.request.variant_id
+            offer_variant = bridge.phone.call.request.variant_id
             await bridge.hang_up()
             await task
             return offer_variant
@@ -207,6 +207,7 @@ def test_recording_path_and_variant_reach_the_call(make_bridge, qloop, tmp_path)
 
 
 def test_events_from_another_thread_arrive_on_the_loop(make_bridge, qloop) -> None:
+    """Before any call has run: the loop is the bridge's from the moment it is built."""
     import threading
 
     from polyphone.engine.events import TurnLatency
@@ -214,7 +215,6 @@ def test_events_from_another_thread_arrive_on_the_loop(make_bridge, qloop) -> No
     seen = Recorder(bridge)
 
     async def scenario():
-        bridge._loop = asyncio.get_running_loop()
         threads = []
         for i in range(4):
             t = threading.Thread(target=lambda i=i: [bridge.on_event(TurnLatency(i * 100 + j, 500.0))

@@ -12,7 +12,7 @@ import numpy as np
 from helpers.qt_waits import Recorder, until
 from polyphone import config
 from polyphone.audio.files import tone
-from polyphone.gui import media
+from polyphone.services import call_media as media
 
 
 def test_devices_meter_and_speaker_test(sound_server, make_bridge, qloop) -> None:

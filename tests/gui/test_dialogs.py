@@ -7,26 +7,39 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from helpers.qt_waits import until
 from polyphone import config
 from polyphone.config import Profile, ProfileStore, Settings
 from polyphone.gui.dialogs.history_dialog import HistoryDialog
 from polyphone.gui.dialogs.profile_dialog import ProfileDialog
 from polyphone.gui.dialogs.settings_dialog import SettingsDialog
-from polyphone.gui.tokens import TokenVault
 from polyphone.history import CallRecord, History
 from polyphone.secrets import MemoryStore, SecretStoreError, token_key
+from polyphone.services.tokens import TokenVault
 
 
-def dialog_for(qtbot, tmp_path, profiles=None, keyring=None, **kw) -> ProfileDialog:
+def dialog_for(qtbot, qloop, tmp_path, profiles=None, keyring=None, **kw) -> ProfileDialog:
+    """A profile dialog once its keyring look-up (in a worker thread) has been shown."""
     store = ProfileStore(tmp_path / "profiles.toml")
     store.save(profiles if profiles is not None else config.builtin_profiles())
     d = ProfileDialog(store, TokenVault(keyring or MemoryStore()), **kw)
     qtbot.addWidget(d)
+    assert d.keyring.text() == "Checking the system keyring…"
+    qloop.run(d.ready.wait())
+    assert "keyring" in d.keyring.text() and "Checking" not in d.keyring.text()
     return d
 
 
-def test_create_a_profile_with_variants_token_and_ice(qtbot, tmp_path) -> None:
-    d = dialog_for(qtbot, tmp_path)
+def click_save(qtbot, qloop, d: ProfileDialog) -> None:
+    """Save writes the tokens in a worker thread, then closes the dialog: wait for that."""
+    finished: list[int] = []
+    d.finished.connect(finished.append)
+    qtbot.mouseClick(d.save_button, Qt.MouseButton.LeftButton)
+    qloop.run(until(lambda: finished))
+
+
+def test_create_a_profile_with_variants_token_and_ice(qtbot, qloop, tmp_path) -> None:
+    d = dialog_for(qtbot, qloop, tmp_path)
     assert [d.list.item(i).text() for i in range(d.list.count())] == [config.LOCAL_PROFILE, "PolyAI US"]
     qtbot.mouseClick(d.new_button, Qt.MouseButton.LeftButton)
     f = d.form
@@ -50,7 +63,7 @@ def test_create_a_profile_with_variants_token_and_ice(qtbot, tmp_path) -> None:
     qtbot.keyClicks(f.token, "  tok-bookings-1  ")
     assert d.save_button.isEnabled(), d.problems.text()
     with qtbot.waitSignal(d.saved) as sig:
-        qtbot.mouseClick(d.save_button, Qt.MouseButton.LeftButton)
+        click_save(qtbot, qloop, d)
     assert sig.args == ["Bookings"]
     saved = d.store.get("Bookings")
     assert saved == Profile(name="Bookings", region="uk-1", mode="traditional", account_id="acc-1",
@@ -66,8 +79,8 @@ def test_create_a_profile_with_variants_token_and_ice(qtbot, tmp_path) -> None:
     assert "tok-bookings" not in text and "turn-secret" not in text
 
 
-def test_inline_validation_blocks_save_and_marks_the_field(qtbot, tmp_path) -> None:
-    d = dialog_for(qtbot, tmp_path, select="PolyAI US")
+def test_inline_validation_blocks_save_and_marks_the_field(qtbot, qloop, tmp_path) -> None:
+    d = dialog_for(qtbot, qloop, tmp_path, select="PolyAI US")
     f = d.form
     f.name.setText("")
     assert not d.save_button.isEnabled() and "name" in d.problems.text()
@@ -87,10 +100,10 @@ def test_inline_validation_blocks_save_and_marks_the_field(qtbot, tmp_path) -> N
     assert f.name.accessibleDescription() == ""
 
 
-def test_duplicate_rename_and_delete_carry_tokens(qtbot, tmp_path) -> None:
+def test_duplicate_rename_and_delete_carry_tokens(qtbot, qloop, tmp_path) -> None:
     keyring = MemoryStore()
     keyring.set(token_key("PolyAI US"), "tok-us")
-    d = dialog_for(qtbot, tmp_path, keyring=keyring, select="PolyAI US")
+    d = dialog_for(qtbot, qloop, tmp_path, keyring=keyring, select="PolyAI US")
     assert "stored in the keyring" in d.form.token_status.text()
     qtbot.mouseClick(d.duplicate_button, Qt.MouseButton.LeftButton)
     assert d.form.name.text() == "PolyAI US copy"
@@ -99,15 +112,15 @@ def test_duplicate_rename_and_delete_carry_tokens(qtbot, tmp_path) -> None:
     d.form.name.setText("PolyAI US prod")
     d.list.setCurrentRow(0)                 # the local profile: delete it
     qtbot.mouseClick(d.delete_button, Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(d.save_button, Qt.MouseButton.LeftButton)
+    click_save(qtbot, qloop, d)
     assert [p.name for p in d.store.load()] == ["PolyAI US prod", "PolyAI US staging"]
     assert keyring.get(token_key("PolyAI US prod")) == "tok-us"
     assert keyring.get(token_key("PolyAI US")) is None
     assert keyring.get(token_key("PolyAI US staging")) is None
 
 
-def test_cancel_writes_nothing(qtbot, tmp_path) -> None:
-    d = dialog_for(qtbot, tmp_path)
+def test_cancel_writes_nothing(qtbot, qloop, tmp_path) -> None:
+    d = dialog_for(qtbot, qloop, tmp_path)
     before = (tmp_path / "profiles.toml").read_text()
     qtbot.mouseClick(d.delete_button, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(d.form.token, "tok")
@@ -124,18 +137,18 @@ class Locked(MemoryStore):
         return "none"
 
 
-def test_a_locked_keyring_keeps_the_token_for_this_session_only(qtbot, tmp_path) -> None:
-    d = dialog_for(qtbot, tmp_path, keyring=Locked(), select="PolyAI US")
+def test_a_locked_keyring_keeps_the_token_for_this_session_only(qtbot, qloop, tmp_path) -> None:
+    d = dialog_for(qtbot, qloop, tmp_path, keyring=Locked(), select="PolyAI US")
     assert "locked" in d.keyring.text() and "session only" in d.keyring.text()
     qtbot.keyClicks(d.form.token, "tok-session")
     with qtbot.waitSignal(d.notice) as sig:
-        qtbot.mouseClick(d.save_button, Qt.MouseButton.LeftButton)
+        click_save(qtbot, qloop, d)
     assert "session only" in sig.args[0] and "tok-session" not in sig.args[0]
     assert d.vault.get("PolyAI US").token == "tok-session" and d.vault.get("PolyAI US").where == "session"
 
 
-def test_the_local_profile_needs_no_token(qtbot, tmp_path) -> None:
-    d = dialog_for(qtbot, tmp_path, select=config.LOCAL_PROFILE)
+def test_the_local_profile_needs_no_token(qtbot, qloop, tmp_path) -> None:
+    d = dialog_for(qtbot, qloop, tmp_path, select=config.LOCAL_PROFILE)
     assert not d.form.token.isEnabled() and "No token needed" in d.form.token_status.text()
 
 

@@ -16,42 +16,25 @@ from pathlib import Path
 import pytest
 
 from helpers import keyring_daemon
+from helpers import xvfb as xvfb_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("e2e_driver.py")
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb (build/setup.sh --test)"),
+    pytest.mark.skipif(xvfb_server.available() is not None, reason=str(xvfb_server.available())),
     pytest.mark.skipif(not keyring_daemon.available(), reason="needs dbus and gnome-keyring"),
 ]
 
 
 @pytest.fixture
 def xvfb(tmp_path):
-    """A private X server; yields its DISPLAY. Reads the display number from -displayfd."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x960x24",
-                             "-nolisten", "tcp", "-noreset"], pass_fds=(write_fd,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    number = b""
-    with os.fdopen(read_fd, "rb") as pipe:
-        while not number.endswith(b"\n"):
-            chunk = pipe.read(1)
-            if not chunk:
-                break
-            number += chunk
-    if not number.strip():
-        proc.kill()
-        pytest.fail("Xvfb did not report a display number")
+    """A private X server (helpers/xvfb.py); yields its DISPLAY."""
+    display = xvfb_server.start("1280x960x24")
     try:
-        yield f":{number.decode().strip()}"
+        yield display.display
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        display.stop()
 
 
 def test_the_app_end_to_end_on_a_real_display(xvfb, sound_server, tmp_path) -> None:

@@ -17,7 +17,7 @@ def test_loop_lag_during_set_up_and_a_call_stays_under_the_goal(make_bridge, qlo
     bridge = make_bridge()
     seen = Recorder(bridge)
     collector = MainThreadGC()
-    from polyphone.gui import media
+    from polyphone.services import call_media as media
     media.warm_up()          # as the app does before its window opens
     collector.start(freeze=True)
     bridge.lag.start()

@@ -34,7 +34,7 @@ def test_a_call_from_the_window_shows_state_connection_stats_and_history(make_wi
     assert w.call_panel.codec.text() == "opus/48000"
     assert bar.call_button.text() == "Call" and bar.profile_box.isEnabled()
     log_text = w.event_log.text.toPlainText()
-    assert "CONNECTED" in log_text and w.bridge.gateway.token not in log_text
+    assert "CONNECTED" in log_text and w.bridge.phone.gateway.token not in log_text
     assert w.bridge.history.list()[0].session_id == panel.session.text()
     assert w.banner.isHidden()
 
@@ -46,7 +46,7 @@ def test_closing_the_window_during_a_call_hangs_up_cleanly(make_window, qloop):
     async def scenario():
         w.bridge.place_call(config.LOCAL_PROFILE, "")
         await until(lambda: w.bridge.state == "CONNECTED")
-        holder["gw"] = w.bridge.gateway._gateway
+        holder["gw"] = w.bridge.phone.gateway._gateway
         w.close()
         assert w.isVisible()  # stays until the engine has shut down
         await until(lambda: w._shut_down, timeout=15)
@@ -74,10 +74,12 @@ def test_unauthorized_opens_the_token_field_and_a_new_token_works(make_window, q
         dialog = w.dialog
         assert isinstance(dialog, ProfileDialog) and dialog.form.currentIndex() == 0
         qloop.run(until(lambda: QApplication.focusWidget() is dialog.form.token, timeout=3))
-        assert "keyring" in dialog.form.token_status.text()
+        qloop.run(dialog.ready.wait())
+        assert "stored in the keyring" in dialog.form.token_status.text()
         qtbot.keyClicks(dialog.form.token, TOKEN)
         assert dialog.form.token.echoMode() == dialog.form.token.EchoMode.Password
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+        qloop.run(until(lambda: w.dialog is None))   # the token is written in a worker thread
         assert w.bridge.vault.get("Staging").token == TOKEN
 
         async def call_again():

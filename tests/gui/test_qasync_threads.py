@@ -1,4 +1,4 @@
-"""Regression (field notes): PySide6 6.12.0 + qasync crashed ("Fatal Python error:
+"""Regression: PySide6 6.12.0 + qasync crashed ("Fatal Python error:
 bool_dealloc") when a plain thread called `loop.call_soon_threadsafe` many times -- what
 PortAudio callbacks and aiortc's codec threads do during every call. Each check runs in a
 fresh interpreter, so a crash fails that one test instead of killing the test run.

@@ -12,9 +12,9 @@ from helpers import keyring_daemon
 from helpers.qt_waits import Recorder, until
 from polyphone import config
 from polyphone.gui.dialogs.profile_dialog import ProfileDialog
-from polyphone.gui.tokens import TokenVault
 from polyphone.localgw import LocalGateway
 from polyphone.secrets import KeyringStore
+from polyphone.services.tokens import TokenVault
 
 pytestmark = pytest.mark.skipif(not keyring_daemon.available(),
                                 reason="needs dbus and gnome-keyring (build/setup.sh --test)")
@@ -67,11 +67,16 @@ def test_the_profile_dialog_saves_the_token_in_the_secret_service_and_a_call_use
                                                   mode="echo", fetch_ice_servers=False)],
                          keyring=store)
     try:
-        d = ProfileDialog(bridge.profiles, bridge.vault, select="Secret")
+        d = ProfileDialog(bridge.profiles, bridge.vault, select="Secret", offload=bridge.keyring)
         qtbot.addWidget(d)
+        qloop.run(until(lambda: "keyring" in d.keyring.text() and "Checking" not in d.keyring.text()))
         assert "SecretService" in d.keyring.text()
         qtbot.keyClicks(d.form.token, TOKEN)
+        saved: list[str] = []
+        d.saved.connect(saved.append)
         qtbot.mouseClick(d.save_button, Qt.MouseButton.LeftButton)
+        qloop.run(until(lambda: saved))
+        assert saved == ["Secret"]
         assert store.get("token:Secret") == TOKEN and bridge.vault.session.get("token:Secret") is None
         for path in (tmp_path / "config").rglob("*"):
             assert not path.is_file() or TOKEN not in path.read_text(errors="replace")

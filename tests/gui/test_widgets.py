@@ -9,8 +9,6 @@ from PySide6.QtWidgets import QApplication
 
 from polyphone import config
 from polyphone.engine.events import CallError, CandidateInfo, ErrorKind, SelectedPair, StatsSample
-from polyphone.gui import errors
-from polyphone.gui.log_entry import LogEntry
 from polyphone.gui.widgets.call_bar import CallBar
 from polyphone.gui.widgets.call_button import CallButton
 from polyphone.gui.widgets.call_panel import CallPanel
@@ -20,6 +18,8 @@ from polyphone.gui.widgets.error_banner import ErrorBanner
 from polyphone.gui.widgets.event_log import EventLog
 from polyphone.gui.widgets.level_meter import LevelMeter
 from polyphone.gui.widgets.sparkline import Sparkline
+from polyphone.services import errors
+from polyphone.services.log_entry import LogEntry
 
 
 def test_the_call_button_follows_the_state(qtbot) -> None:
@@ -177,10 +177,11 @@ def test_event_log_filters_copies_and_hides_tokens(qtbot) -> None:
 def test_banner_explains_and_offers_the_fix(qtbot) -> None:
     b = ErrorBanner()
     qtbot.addWidget(b)
+    assert b.isHidden()  # nothing to say yet
     err = CallError(ErrorKind.GATEWAY, "The gateway rejected the authentication token.",
                     "Open the profile, paste a valid token.", code="UNAUTHORIZED")
     b.show_error(errors.explain(err), "detail words")
-    assert b.isVisibleTo(b.parentWidget() or b) or not b.isHidden()
+    assert b.isVisible()
     assert "UNAUTHORIZED" in b.title.text() and b.action_button.text() == "Open token field"
     with qtbot.waitSignal(b.action_requested) as sig:
         qtbot.mouseClick(b.action_button, Qt.MouseButton.LeftButton)

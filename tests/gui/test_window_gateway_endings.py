@@ -6,9 +6,9 @@ from __future__ import annotations
 from helpers.qt_waits import until
 from polyphone import config
 from polyphone.engine.events import AGENT_HUNG_UP
-from polyphone.gui.errors import SILENT_AGENT
 from polyphone.localgw import LocalGateway
 from polyphone.localgw.faults import ERROR_SHAPE_MESSAGE, Faults
+from polyphone.services.errors import SILENT_AGENT
 
 TOKEN = "window-endings-token-61d0"
 

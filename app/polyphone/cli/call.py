@@ -13,22 +13,20 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import secrets as pysecrets
 import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
-from .. import config, protocol
+from .. import config
 from ..audio.files import SAMPLE_RATE, NullSink, PacedSource, SilenceSource, WavSink, WavSource, read_wav
-from ..engine.call import Call, CallResult
+from ..engine.call import Call
 from ..engine.events import (
     AgentSilence,
     AudioStats,
-    CallError,
     CallState,
     ConnectionChanged,
     DeviceChanged,
@@ -41,15 +39,16 @@ from ..engine.events import (
     StateChanged,
     TurnLatency,
 )
-from ..engine.request import CallRequest, Timeouts, request_from_profile
+from ..engine.request import CallRequest, Timeouts
 from ..paths import resource
-from ..secrets import KeyringStore, SecretStoreError, token_key, turn_key
+from ..secrets import SecretStoreError
+from ..services.errors import EDIT_TOKEN, PrepError
+from ..services.local_gateway import EmbeddedGateway
+from ..services.redact import Redactor
+from ..services.requests import RequestBuilder, Target
+from ..services.tokens import TokenVault
+from .call_result import exit_code, report, result_json
 
-EXIT_BY_KIND = {
-    ErrorKind.GATEWAY: 3, ErrorKind.CLOSED: 3, ErrorKind.NETWORK: 4, ErrorKind.ICE: 4, ErrorKind.PROTOCOL: 4,
-    ErrorKind.TIMEOUT: 5, ErrorKind.CONFIG: 2, ErrorKind.KEYRING: 6, ErrorKind.DEVICE: 4,
-    ErrorKind.INTERNAL: 1,
-}
 PLAY_TAIL_S = 2.0  # after --play ends (and no --duration), wait this long for the reply
 DEMO_LEAD_S = 4.5   # the demo agent's greeting is ~4 s
 DEMO_REPLY_S = 4.5  # it repeats the ~4 s prompt after its think time
@@ -60,7 +59,11 @@ class UsageError(Exception):
 
 
 class DeviceUsageError(Exception):
-    """A sound device could not be used (exit 4, like other device failures)."""
+    """A sound device (or the embedded gateway) could not be used (exit 4, like other device failures)."""
+
+
+class KeyringUsageError(Exception):
+    """The keyring failed and no token came from elsewhere (exit 6)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SecretStoreError as exc:
+    except (SecretStoreError, KeyringUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 6
     except DeviceUsageError as exc:
@@ -110,50 +113,47 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
-def _printer(args: argparse.Namespace):
+def _pair(e: SelectedPair) -> str:
+    return (f"[ice] selected pair {e.local.type} {e.local.address}:{e.local.port}"
+            f" <-> {e.remote.type} {e.remote.address}:{e.remote.port} ({e.local.protocol})")
+
+
+def _silence(e: AgentSilence) -> str:
+    return (f"[audio] the agent is silent (no audio packets for {e.seconds:.1f} s)" if e.active
+            else f"[audio] the agent is speaking again after {e.seconds:.1f} s")
+
+
+def _audio_stats(e: AudioStats) -> str:
+    return (f"[audio] playout {e.playout_buffer_ms:.0f}/{e.playout_target_ms:.0f} ms, "
+            f"under-runs {e.playout_underruns}, concealed {e.concealed_ms:.0f} ms, "
+            f"mic dropped {e.capture_dropped_ms:.0f} ms")
+
+
+# How each event reads on stderr: (always shown?, words). Not always shown: only with -v.
+LINES: dict[type, tuple[bool, Callable[[Any], str]]] = {
+    StateChanged: (True, lambda e: f"[call] {e.state.value}" + (f" — {e.reason}" if e.reason else "")),
+    SelectedPair: (True, _pair),
+    MediaStalled: (True, lambda e: f"[audio] media lost: nothing from the gateway for {e.seconds:.1f} s"),
+    MediaResumed: (True, lambda e: f"[audio] media back after {e.gap_seconds:.1f} s"),
+    AgentSilence: (True, _silence),
+    DeviceChanged: (True, lambda e: f"[device] {e.reason}"),
+    TurnLatency: (True, lambda e: f"[audio] turn {e.turn}: the agent answered after {e.latency_ms:.0f} ms"),
+    AudioStats: (False, _audio_stats),
+    LogLine: (False, lambda e: f"[{e.source}] {e.level}: {e.text}"),
+}
+
+
+def _printer(args: argparse.Namespace) -> Callable[[Event], None]:
     def show(event: Event) -> None:
-        line = None
-        if isinstance(event, StateChanged):
-            line = f"[call] {event.state.value}" + (f" — {event.reason}" if event.reason else "")
-        elif isinstance(event, ConnectionChanged) and (args.verbose or event.component == "peer"):
-            line = f"[{event.component}] {event.state}"
-        elif isinstance(event, SelectedPair):
-            line = (f"[ice] selected pair {event.local.type} {event.local.address}:{event.local.port}"
-                    f" <-> {event.remote.type} {event.remote.address}:{event.remote.port}"
-                    f" ({event.local.protocol})")
-        elif isinstance(event, MediaStalled):
-            line = f"[audio] media lost: nothing from the gateway for {event.seconds:.1f} s"
-        elif isinstance(event, MediaResumed):
-            line = f"[audio] media back after {event.gap_seconds:.1f} s"
-        elif isinstance(event, AgentSilence):
-            line = (f"[audio] the agent is silent (no audio packets for {event.seconds:.1f} s)"
-                    if event.active else f"[audio] the agent is speaking again after {event.seconds:.1f} s")
-        elif isinstance(event, DeviceChanged):
-            line = f"[device] {event.reason}"
-        elif isinstance(event, TurnLatency):
-            line = f"[audio] turn {event.turn}: the agent answered after {event.latency_ms:.0f} ms"
-        elif isinstance(event, AudioStats) and args.verbose:
-            line = (f"[audio] playout {event.playout_buffer_ms:.0f}/{event.playout_target_ms:.0f} ms, "
-                    f"under-runs {event.playout_underruns}, concealed {event.concealed_ms:.0f} ms, "
-                    f"mic dropped {event.capture_dropped_ms:.0f} ms")
-        elif isinstance(event, LogLine) and args.verbose:
-            line = f"[{event.source}] {event.level}: {event.text}"
+        if isinstance(event, ConnectionChanged):
+            shown = args.verbose or event.component == "peer"
+            line = f"[{event.component}] {event.state}" if shown else None
+        else:
+            always, words = LINES.get(type(event), (False, None))
+            line = words(event) if words is not None and (always or args.verbose) else None
         if line:
             print(line, file=sys.stderr, flush=True)
     return show
-
-
-def _resolve_token(profile_name: str | None) -> str:
-    env = os.environ.get("POLYPHONE_TOKEN", "").strip()
-    if env:
-        return env
-    if profile_name:
-        token = KeyringStore().get(token_key(profile_name))
-        if token:
-            return token
-        raise UsageError(f"No token is stored for profile {profile_name!r}. Store one with "
-                         f"`polyphone token set --profile {profile_name!r}` or set POLYPHONE_TOKEN.")
-    raise UsageError("No token: set POLYPHONE_TOKEN, or use --profile with a stored token.")
 
 
 def _timeouts(args: argparse.Namespace) -> Timeouts:
@@ -162,38 +162,37 @@ def _timeouts(args: argparse.Namespace) -> Timeouts:
     return Timeouts(connect=args.connect_timeout, answer=args.answer_timeout, media_lost=args.media_lost)
 
 
-async def _request(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> CallRequest:
-    profile = None
-    if args.profile:
-        try:
-            profile = config.ProfileStore().get(args.profile)
-        except config.ConfigError as exc:
-            raise UsageError(str(exc)) from None
-    if args.url or (profile is not None and not profile.is_local):
-        url = args.url or profile.signal_url()  # type: ignore[union-attr]
-        token = _resolve_token(args.profile)
-        local = False
-    else:  # the embedded local gateway, with a token made for this call only
-        from ..localgw.server import LocalGateway
-        token = pysecrets.token_urlsafe(24)
-        gateway = LocalGateway(tokens=[token])
-        url = await gateway.start()
-        stack.push_async_callback(gateway.stop)
-        local = True
-    if profile is None:
-        profile = config.Profile(name="command line", region=config.CUSTOM, url=url,
-                                 fetch_ice_servers=not args.no_ice_fetch)
-    if args.no_ice_fetch or local:
-        profile.fetch_ice_servers = False
-    if args.ca_file:
-        profile.ca_file = args.ca_file
-    store = KeyringStore()
-    return request_from_profile(
-        profile, url, token, variant_id=args.variant, mode=args.mode,
-        turn_credential=lambda u: store.get(turn_key(profile.name, u)), timeouts=_timeouts(args))
+def target(args: argparse.Namespace, **fields) -> Target:
+    """What the command line asks to call (`call`, and `run` with its script's target)."""
+    return Target(profile=args.profile or None, url=args.url or None, variant_id=args.variant or None,
+                  mode=args.mode, ca_file=args.ca_file, fetch_ice_servers=not args.no_ice_fetch,
+                  timeouts=_timeouts(args), prefer_environment=True, **fields)
 
 
-async def _main(args: argparse.Namespace) -> int:
+async def request_for(tgt: Target, stack: contextlib.AsyncExitStack) -> CallRequest:
+    """The request, through the application layer; the embedded gateway (when one is started)
+    stops when `stack` closes. A problem before the call is a UsageError (exit 2) or, for
+    the keyring, a KeyringUsageError (exit 6)."""
+    gateway = EmbeddedGateway()
+    stack.push_async_callback(gateway.stop)
+    builder = RequestBuilder(config.ProfileStore(), TokenVault(), gateway, Redactor())
+    try:
+        return await builder.build(tgt)
+    except PrepError as exc:
+        err = exc.error
+        if err.hint == EDIT_TOKEN and err.kind is ErrorKind.CONFIG:
+            name = tgt.profile or "NAME"
+            raise UsageError(f"{err.message} Store one with `polyphone token set --profile {name!r}` "
+                             "or set POLYPHONE_TOKEN.") from None
+        if err.kind is ErrorKind.KEYRING:
+            raise KeyringUsageError(f"{err.message} Or set POLYPHONE_TOKEN for this session.") from None
+        if err.kind is ErrorKind.CONFIG:
+            raise UsageError(f"{err.message} {err.action}".strip()) from None
+        raise DeviceUsageError(f"{err.message} {err.action}".strip()) from None
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Usage errors before anything starts (and --demo's defaults)."""
     if args.demo:
         args.play = args.play or str(resource("sounds/caller-demo.wav"))
         if not args.record:
@@ -208,40 +207,48 @@ async def _main(args: argparse.Namespace) -> int:
         raise UsageError("--concurrency must be 1 or more")
     if args.concurrency is not None and (args.input or args.output):
         raise UsageError("--concurrency plays files, not sound devices; drop --input/--output")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    _check(args)
     async with contextlib.AsyncExitStack() as stack:
-        request = await _request(args, stack)
+        request = await request_for(target(args), stack)
         if args.concurrency is not None:
             return await _many(request, args)
-        show = _printer(args)
-        audio: dict = {"turn_latencies_ms": [], "stats": None}
-        connected = asyncio.Event()
+        return await _one(request, args, stack)
 
-        def listener(event: Event) -> None:
-            if isinstance(event, StateChanged) and event.state is CallState.CONNECTED:
-                connected.set()
-            elif isinstance(event, TurnLatency):
-                audio["turn_latencies_ms"].append(round(event.latency_ms, 1))
-            elif isinstance(event, AudioStats):
-                audio["stats"] = {k: v for k, v in asdict(event).items() if k != "t"}
-            show(event)
 
-        if args.input or args.output:
-            source, sink = await _devices(args, listener, stack)
-        else:
-            source, sink = _files(args)
-        call = Call(request, source, sink, listener)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(call.hangup()))
-        ender = asyncio.ensure_future(_end_when_due(call, connected, source, args))
-        try:
-            result = await call.run()
-        finally:
-            ender.cancel()
-        if args.demo and args.record and result.connected:
-            print(f"The demo agent's reply was recorded to {args.record}", file=sys.stderr)
-        return _report(result, args, audio)
+async def _one(request: CallRequest, args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> int:
+    show = _printer(args)
+    audio: dict = {"turn_latencies_ms": [], "stats": None}
+    connected = asyncio.Event()
+
+    def listener(event: Event) -> None:
+        if isinstance(event, StateChanged) and event.state is CallState.CONNECTED:
+            connected.set()
+        elif isinstance(event, TurnLatency):
+            audio["turn_latencies_ms"].append(round(event.latency_ms, 1))
+        elif isinstance(event, AudioStats):
+            audio["stats"] = {k: v for k, v in asdict(event).items() if k != "t"}
+        show(event)
+
+    if args.input or args.output:
+        source, sink = await _devices(args, listener, stack)
+    else:
+        source, sink = _files(args)
+    call = Call(request, source, sink, listener)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(call.hangup()))
+    ender = asyncio.ensure_future(_end_when_due(call, connected, source, args))
+    try:
+        result = await call.run()
+    finally:
+        ender.cancel()
+    if args.demo and args.record and result.connected:
+        print(f"The demo agent's reply was recorded to {args.record}", file=sys.stderr)
+    return report(result, args, audio)
 
 
 def _files(args: argparse.Namespace):
@@ -311,18 +318,12 @@ async def _end_when_due(call: Call, connected: asyncio.Event, source, args) -> N
     await call.hangup()
 
 
-def _exit_code(result: CallResult) -> int:
-    if result.error is not None:
-        return EXIT_BY_KIND.get(result.error.kind, 1)
-    return 0 if result.connected else 4
-
-
 async def _many(request: CallRequest, args: argparse.Namespace) -> int:
     from .load import run_many
 
     print(f"[load] {args.concurrency} calls at once", file=sys.stderr, flush=True)
     calls, figures = await run_many(args.concurrency, lambda _i: request, args, _end_when_due)
-    codes = [_exit_code(c["result"]) for c in calls]
+    codes = [exit_code(c["result"]) for c in calls]
     lag = figures["loop_lag_ms"]
     print(f"[load] {figures['connected']}/{figures['calls']} connected; "
           f"failures {figures['failures'] or 'none'}; "
@@ -333,58 +334,9 @@ async def _many(request: CallRequest, args: argparse.Namespace) -> int:
     if args.json:
         entries = []
         for c, code in zip(calls, codes):
-            entry = _result_json(c["result"], code, {"turn_latencies_ms": [], "stats": None})
+            entry = result_json(c["result"], code, {"turn_latencies_ms": [], "stats": None})
             entry.update(call=c["call"], recording=c["recording"], send=c["send"], receive=c["receive"])
             entries.append(entry)
         print(json.dumps({"concurrency": args.concurrency, "aggregate": figures, "calls": entries}),
               flush=True)
     return max(codes)
-
-
-def _result_json(result: CallResult, code: int, audio: dict) -> dict:
-    err: CallError | None = result.error
-    stats = None
-    if result.stats is not None:
-        stats = {k: v for k, v in asdict(result.stats).items() if k != "t"}
-    return {
-        "result": "ended" if code == 0 else "failed",
-        "exit_code": code,
-        "sessionId": result.session_id or None,
-        "callSid": result.call_sid,
-        "error": None if err is None else _error_json(err),
-        "reason": result.reason,
-        "duration_s": result.duration_s,
-        "reconnects": result.reconnects,
-        "timings_ms": result.timings_ms,
-        "stats": stats,
-        "turn_latencies_ms": audio["turn_latencies_ms"],
-        "audio": audio["stats"],
-    }
-
-
-def _error_json(err: CallError) -> dict:
-    """`code` is a spec code, UNKNOWN (an `error` frame with a missing or unlisted code; the
-    gateway's own is `gateway_code`), or the kind of failure (network, ice, timeout, closed...)."""
-    if err.kind is ErrorKind.GATEWAY:
-        code = err.code if protocol.ErrorCode.lookup(err.code or "") else protocol.UNKNOWN_CODE
-    else:
-        code = err.code or err.kind.value
-    gateway_code = (err.code or None) if err.kind is ErrorKind.GATEWAY else None
-    return {"code": code, "kind": err.kind.value, "message": err.message, "action": err.action,
-            "detail": err.detail, "gateway_code": gateway_code, "close_code": err.close_code}
-
-
-def _report(result: CallResult, args: argparse.Namespace, audio: dict) -> int:
-    code = _exit_code(result)
-    err: CallError | None = result.error
-    if err is not None:
-        shown = _error_json(err)["code"] if err.kind is ErrorKind.GATEWAY else err.code
-        print(f"{shown}: {err.message} {err.action}" if shown
-              else f"error: {err.message} {err.action}", file=sys.stderr)
-    elif not result.connected:
-        print(f"error: the call ended before it connected ({result.reason})", file=sys.stderr)
-    else:
-        print(f"[call] ended after {result.duration_s:.1f} s — {result.reason}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(_result_json(result, code, audio)), flush=True)
-    return code

@@ -19,13 +19,14 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import config, protocol
-from ..engine.request import CallRequest, Timeouts
+from ..engine.request import CallRequest
 from ..runs import ab
 from ..runs.report import write_run
 from ..runs.runner import RunResult, ScriptRunner
 from ..runs.script import Script, ScriptError, load_script
 from ..secrets import SecretStoreError
-from .call import UsageError, _request
+from ..services.requests import Target
+from .call import KeyringUsageError, UsageError, request_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,12 +67,12 @@ def targets(script: Script, args: argparse.Namespace) -> list[tuple[str, dict]]:
     return [(t.label if (t.variant or t.version) else "default target", fields)]
 
 
-def _namespace(script: Script, args: argparse.Namespace) -> argparse.Namespace:
+def script_target(script: Script, args: argparse.Namespace) -> Target:
+    """The command line's target, the script's where the command line says nothing."""
     t = script.target
-    return argparse.Namespace(
-        profile=args.profile or t.profile, url=args.url or t.url, mode=args.mode or t.mode,
-        variant=None, no_ice_fetch=args.no_ice_fetch, ca_file=args.ca_file,
-        connect_timeout=30.0, answer_timeout=15.0, media_lost=Timeouts.media_lost)
+    return Target(profile=args.profile or t.profile or None, url=args.url or t.url or None,
+                  mode=args.mode or t.mode or None, ca_file=args.ca_file,
+                  fetch_ice_servers=not args.no_ice_fetch, prefer_environment=True)
 
 
 def _show(event: object) -> None:
@@ -96,7 +97,7 @@ async def _main(args: argparse.Namespace) -> int:
     labels = [label for label, _ in plan]
     fields = dict(plan)
     async with contextlib.AsyncExitStack() as stack:
-        base: CallRequest = await _request(_namespace(script, args), stack)
+        base: CallRequest = await request_for(script_target(script, args), stack)
 
         async def one(label: str, i: int) -> RunResult:
             folder = out / (f"{ab.slug(label)}-{i}" if len(plan) > 1 or args.repeat > 1 else "call")
@@ -125,8 +126,8 @@ async def _main(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(args))
-    except (ScriptError, UsageError, SecretStoreError) as exc:
+    except (ScriptError, UsageError, SecretStoreError, KeyringUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 6 if isinstance(exc, SecretStoreError) else 2
+        return 6 if isinstance(exc, (SecretStoreError, KeyringUsageError)) else 2
     except KeyboardInterrupt:
         return 130

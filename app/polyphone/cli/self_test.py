@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets as pysecrets
 import subprocess
 import sys
 import threading
@@ -232,15 +231,19 @@ def check_call() -> str:
 
 
 async def _loopback_call() -> str:
+    from .. import config
     from ..audio.analysis import level_dbfs
     from ..audio.files import SAMPLE_RATE, MemorySink, ToneSource
     from ..engine.call import Call
-    from ..engine.request import CallRequest
-    from ..localgw.server import LocalGateway
+    from ..services.local_gateway import EmbeddedGateway
+    from ..services.redact import Redactor
+    from ..services.requests import RequestBuilder, Target
+    from ..services.tokens import TokenVault
 
-    token = pysecrets.token_urlsafe(16)
-    async with LocalGateway(tokens=[token], agent="echo") as gateway:
-        request = CallRequest(url=gateway.url, token=token, mode="echo", fetch_ice_servers=False)
+    gateway = EmbeddedGateway(agent="echo")
+    try:  # the request as every call builds it: no profile, no URL -> the embedded gateway
+        builder = RequestBuilder(config.ProfileStore(), TokenVault(), gateway, Redactor())
+        request = await builder.build(Target(mode="echo"))
         sink = MemorySink()
         call = Call(request, ToneSource(), sink)
         task = asyncio.ensure_future(call.run())
@@ -251,6 +254,8 @@ async def _loopback_call() -> str:
             await asyncio.sleep(0.05)
         await call.hangup()
         result = await task
+    finally:
+        await gateway.stop()
     if result.error is not None:
         raise Failed(f"the loopback call failed: {result.error.message}", result.error.action)
     if not result.connected:
@@ -274,9 +279,6 @@ CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
 
 def run(argv: list[str]) -> int:
     """`polyphone --self-test [...]`: argv is what follows --self-test."""
-    if argv[:1] == [QT_PROBE_FLAG]:
-        from ..gui.probe import main as qt_probe
-        return qt_probe()
     if argv:
         print(f"error: --self-test takes no arguments (got {' '.join(argv)})", file=sys.stderr)
         return 2

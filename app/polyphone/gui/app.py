@@ -22,12 +22,12 @@ from PySide6.QtWidgets import QApplication
 from .. import APP_NAME, __version__, config
 from ..config import ConfigError, ProfileStore, Settings, SettingsStore
 from ..history import HistoryError
+from ..services.call_media import pipeline_problem, warm_up
 from .bridge import EngineBridge
 from .first_paint import FirstPaint
 from .gc_guard import MainThreadGC
 from .icons import icon
 from .main_window import MainWindow
-from .media import pipeline_problem, warm_up
 from .theme import apply_theme
 
 log = logging.getLogger("polyphone.gui")

@@ -1,36 +1,27 @@
-"""EngineBridge: the one object between the engine (asyncio) and the widgets (Qt).
+"""EngineBridge: the one object between the application (asyncio) and the widgets (Qt).
 
-Engine and audio events arrive on the asyncio loop, which under qasync is the
-Qt thread, and become Qt signals at once (an event from another thread is
-first moved onto the loop with `call_soon_threadsafe`). Widgets only connect
-to these signals and call the `@asyncSlot` commands; they never see asyncio,
-a `Call`, a token or the keyring's blocking calls.
+Like Electrum's `QtEventListener`: events in, Qt signals out, commands forwarded. The
+application is `services.phone.Phone` (calls, devices, history) and
+`services.script_runs.ScriptRuns`; the bridge owns both, gives the phone its listener, and
+turns each event the phone reports into one signal. Widgets connect to these signals and
+call the `@asyncSlot` commands; they never see asyncio, a `Call`, a token or the keyring's
+blocking calls (the keyring commands here run them in a worker thread).
 
-A call: `place_call(profile, variant)` reads the profile, its token (keyring,
-in a worker thread, at that moment) or starts the embedded local gateway,
-opens the audio, runs `engine.call.Call` to its end, stops the audio (which
-finalises the recording) and writes one history row. The bridge's own state
-before the engine's `Call` exists is STARTING.
+Events reach the listener on the event loop, which under qasync is the Qt thread; the phone
+moves events from other threads there first (the loop is captured when the bridge is built,
+so nothing is dropped before the first call).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import logging
-import sqlite3
-import threading
-import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 from qasync import asyncSlot
 
-from ..config import Profile, ProfileStore, Settings
-from ..engine.call import Call, CallResult
-from ..engine.diagnostics import QualityMonitor
+from ..config import ProfileStore, Settings
 from ..engine.events import (
     AgentSilence,
     AudioLevels,
@@ -38,33 +29,26 @@ from ..engine.events import (
     CallError,
     ConnectionChanged,
     DeviceChanged,
-    ErrorKind,
-    LogLine,
     MediaResumed,
     MediaStalled,
     QualityWarning,
     SelectedPair,
     SessionStarted,
-    StateChanged,
     StatsSample,
     TurnLatency,
 )
-from ..engine.request import CallRequest, Timeouts, request_from_profile
-from ..history import CallRecord, History, HistoryError
-from . import call_setup, media, permissions
-from .call_setup import PrepError
-from .errors import AppError
-from .local_demo import EmbeddedGateway
-from .log_entry import LogEntry, QtLogHandler, wall_time
+from ..history import History
+from ..services import app_events as ev
+from ..services.call_media import MediaFactory
+from ..services.local_gateway import EmbeddedGateway
+from ..services.log_entry import LineLogHandler, LogEntry
+from ..services.phone import Phone
+from ..services.script_runs import ScriptRuns
+from ..services.tokens import TokenVault
+from . import permissions
 from .loop_lag import LoopLagMonitor
-from .redact import Redactor
-from .tokens import TokenVault
 
-STARTING = "STARTING"
-IDLE = "IDLE"
-FINAL = ("ENDED", "FAILED")
-SHUTDOWN_TIMEOUT = 12.0
-MAX_DETAILS = 7200   # stats seconds / log lines kept per call for its repro bundle (2 h of stats)
+STARTING, IDLE = ev.STARTING, ev.IDLE
 
 
 class EngineBridge(QObject):
@@ -78,11 +62,12 @@ class EngineBridge(QObject):
     media_resumed = Signal(float)                # length of the gap, seconds
     agent_silence = Signal(bool, float)          # the agent sends no audio packets (active), seconds
     call_error = Signal(object)                  # CallError (AppError before the call), redacted
-    log_line = Signal(object)                    # log_entry.LogEntry, redacted
+    log_line = Signal(object)                    # services.log_entry.LogEntry, redacted
     levels = Signal(float, float, bool, bool)    # input dBFS, output dBFS, speaking in, out
     turn_latency = Signal(int, float)            # turn, milliseconds
     audio_stats = Signal(object)                 # engine.events.AudioStats
     device_changed = Signal(str, str, str)       # kind, device name, reason
+    quality_warning = Signal(object)             # engine.events.QualityWarning (raised or cleared)
     # --- the app's own -----------------------------------------------------------------
     busy_changed = Signal(bool)                  # a call (or its set-up/teardown) is running
     call_finished = Signal(object)               # history.CallRecord
@@ -93,351 +78,159 @@ class EngineBridge(QObject):
     loop_lag = Signal(float, float)              # last second's worst ms, worst since reset ms
     shut_down = Signal()                         # close_down() has finished
     run_event = Signal(object)                   # a scripted run's progress (runs.events, script_runs)
-    quality_warning = Signal(object)             # engine.events.QualityWarning (raised or cleared)
 
     def __init__(self, profiles: ProfileStore, settings: Settings, *, vault: TokenVault | None = None,
-                 history: History | None = None, media_factory: media.MediaFactory | None = None,
-                 gateway: EmbeddedGateway | None = None, timeouts: Timeouts | None = None,
+                 history: History | None = None, media_factory: MediaFactory | None = None,
+                 gateway: EmbeddedGateway | None = None, timeouts: Any = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.profiles, self.settings = profiles, settings
-        self.vault = vault or TokenVault()
-        self.history = history if history is not None else History()
-        self.gateway = gateway or EmbeddedGateway()
-        self.timeouts = timeouts
-        self._media_factory = media_factory or media.default_media_factory
-        self.redact = Redactor()
-        self.redact.add(self.gateway.token)
         self.lag = LoopLagMonitor(self)
         self.lag.lag.connect(self.loop_lag)
-        self.state = IDLE
-        self.busy = False
-        self.muted = False
-        self.call: Call | None = None
-        self.media: media.CallMedia | None = None
-        self.last_record: CallRecord | None = None
         self.last_max_lag_ms = 0.0
-        self._meter = media.InputMeter(lambda dbfs: self.levels.emit(dbfs, -120.0, False, False))
-        self._run_task: asyncio.Task | None = None
-        self.script_runner = None   # runs.runner.ScriptRunner while a scripted run goes
-        self.quality = QualityMonitor()
-        self._details: dict[str, list] = {"stats": [], "log": [], "warnings": []}
-        self._t0 = time.monotonic()
-        self.script_running = False  # a scripted run (not a call) holds `busy`
-        self._prep_task: asyncio.Task | None = None
-        self._turns: list[float] = []
-        self._closing = False
-        self._thread = threading.get_ident()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._handlers: dict[type, Any] = {
-            StateChanged: self._on_state, ConnectionChanged: self._on_connection,
+        self.phone = Phone(profiles, settings, self._deliver, vault=vault, history=history,
+                           media_factory=media_factory, gateway=gateway, timeouts=timeouts,
+                           ask_microphone=lambda: permissions.request_microphone(self),
+                           microphone_granted=permissions.microphone_granted)
+        self.runs = ScriptRuns(self.phone, self._deliver)
+        self.profiles, self.settings = profiles, settings
+        self.vault, self.history, self.redact = self.phone.vault, self.phone.history, self.phone.redact
+        self._signals: dict[type, Callable[[Any], None]] = self._signal_table()
+
+    def _signal_table(self) -> dict[type, Callable[[Any], None]]:
+        return {
+            ev.PhoneState: lambda e: self.state_changed.emit(e.state, e.previous, e.reason),
+            ConnectionChanged: lambda e: self.connection_changed.emit(e.component, e.state),
             SessionStarted: lambda e: self.session_started.emit(e.session_id, e.call_sid),
             SelectedPair: self.pair_selected.emit, StatsSample: self.stats_sampled.emit,
             MediaStalled: lambda e: self.media_stalled.emit(e.seconds),
             MediaResumed: lambda e: self.media_resumed.emit(e.gap_seconds),
             AgentSilence: lambda e: self.agent_silence.emit(e.active, e.seconds),
-            CallError: self._emit_error, LogLine: self._on_log,
+            LogEntry: self.log_line.emit,
             AudioLevels: lambda e: self.levels.emit(e.input_dbfs, e.output_dbfs, e.input_speaking,
                                                     e.output_speaking),
-            TurnLatency: self._on_turn, AudioStats: self.audio_stats.emit,
-            DeviceChanged: self._on_device,
+            TurnLatency: lambda e: self.turn_latency.emit(e.turn, e.latency_ms),
+            AudioStats: self.audio_stats.emit, QualityWarning: self.quality_warning.emit,
+            DeviceChanged: lambda e: self.device_changed.emit(e.kind, e.device, e.reason),
+            ev.Busy: self._on_busy, ev.CallFinished: self._on_call_finished,
+            ev.Notice: lambda e: self.notice.emit(e.text),
+            ev.DevicesListed: lambda e: self.devices_listed.emit(e.inputs, e.outputs),
+            ev.RunProgress: lambda e: self.run_event.emit(e.event),
         }
 
-    # --- engine events -> signals --------------------------------------------------------
+    # --- application events -> signals ----------------------------------------------------
 
-    def on_event(self, event: Any) -> None:
-        """The listener given to the engine and the audio pipeline."""
-        if threading.get_ident() != self._thread:
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self.on_event, event)
-            return
-        handler = self._handlers.get(type(event))
-        if handler is None:
-            handler = next((h for t, h in self._handlers.items() if isinstance(event, t)), None)
+    def _deliver(self, event: Any) -> None:
+        handler = self._signals.get(type(event))
+        if handler is None and isinstance(event, CallError):
+            handler = self.call_error.emit
         if handler is not None:
             handler(event)
-        if self.call is not None:
-            self._keep_details(event)
-            self.quality.muted = self.muted
-            for warning in self.quality.feed(event):
-                self.quality_warning.emit(warning)
-                self._keep_details(warning)
-                self.log("warning" if warning.active else "info", "quality", warning.message)
 
-    def _keep_details(self, event: Any) -> None:
-        """What a repro bundle of this call needs later: stats each second, the log, warnings."""
-        d, t = self._details, round(getattr(event, "t", time.monotonic()) - self._t0, 3)
-        if isinstance(event, StatsSample) and len(d["stats"]) < MAX_DETAILS:
-            d["stats"].append({"t": t, **{k: v for k, v in dataclasses.asdict(event).items() if k != "t"}})
-        elif isinstance(event, LogLine) and len(d["log"]) < MAX_DETAILS:
-            d["log"].append({"t": t, "level": event.level, "source": event.source,
-                             "text": self.redact(event.text)})
-        elif isinstance(event, QualityWarning):
-            d["warnings"].append({"t": t, **{k: v for k, v in dataclasses.asdict(event).items() if k != "t"}})
+    def _on_busy(self, e: ev.Busy) -> None:
+        if e.busy and not self.runs.running:
+            self.lag.reset()
+        self.busy_changed.emit(e.busy)
 
-    def _on_state(self, e: StateChanged) -> None:
-        self._set_state(e.state.value, self.redact(e.reason), e.previous.value)
+    def _on_call_finished(self, e: ev.CallFinished) -> None:
+        self.last_max_lag_ms = round(self.lag.max_ms, 1)
+        self.phone.log("debug", "app",
+                       f"Event loop lag during set-up and call: worst {self.last_max_lag_ms} ms")
+        self.call_finished.emit(e.record)
 
-    def _set_state(self, state: str, reason: str = "", previous: str | None = None) -> None:
-        previous = self.state if previous is None else previous
-        self.state = state
-        self.state_changed.emit(state, previous, reason)
-
-    def _on_connection(self, e: ConnectionChanged) -> None:
-        self.connection_changed.emit(e.component, e.state)
-
-    def _emit_error(self, e: CallError) -> None:
-        self.call_error.emit(dataclasses.replace(e, message=self.redact(e.message),
-                                                 detail=self.redact(e.detail)))
-
-    def _on_log(self, e: LogLine) -> None:
-        self.log_line.emit(LogEntry(wall_time(e.t), e.level, e.source, self.redact(e.text)))
+    def on_event(self, event: Any) -> None:
+        """An engine or audio event from anywhere (any thread) into the application."""
+        self.phone.on_event(event)
 
     def log(self, level: str, source: str, text: str) -> None:
-        self._on_log(LogLine(level, source, text))
-
-    def _on_turn(self, e: TurnLatency) -> None:
-        self._turns.append(e.latency_ms)
-        self.turn_latency.emit(e.turn, e.latency_ms)
-
-    def _on_device(self, e: DeviceChanged) -> None:
-        self.log("warning", "audio", f"{e.kind} device changed to {e.device}: {e.reason}")
-        self.device_changed.emit(e.kind, e.device, e.reason)
+        self.phone.log(level, source, text)
 
     def log_handler(self) -> logging.Handler:
         """A `logging` handler that shows Python log records in the event log (redacted)."""
-        return QtLogHandler(lambda level, source, text: self.on_event(LogLine(level, source, text)))
+        return LineLogHandler(self.phone.on_event_log)
 
-    # --- calls ---------------------------------------------------------------------------
+    # --- state the widgets read ------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self.phone.state
+
+    @property
+    def busy(self) -> bool:
+        return self.phone.busy
+
+    @property
+    def muted(self) -> bool:
+        return self.phone.muted
+
+    @property
+    def script_running(self) -> bool:
+        return self.runs.running
+
+    @property
+    def last_record(self):
+        return self.phone.last_record
+
+    # --- commands --------------------------------------------------------------------------
 
     @asyncSlot(str, str)
     async def place_call(self, profile_name: str, variant_name: str = "") -> None:
-        if self.busy or self._closing:
-            self.log("warning", "call", "A call is already running; hang up first.")
-            return
-        self._run_task = asyncio.current_task()
-        await self._run_call(profile_name, variant_name)
+        await self.phone.place_call(profile_name, variant_name)
 
     @asyncSlot(str, str, str)
     async def run_script(self, path: str, profile_name: str, variant_name: str = "") -> None:
         """Play a caller script against a profile and variant (no devices: the files are the audio)."""
-        from . import script_runs
-        if self.busy or self._closing:
-            self.run_event.emit(script_runs.RunProblem("A call is running.", "Hang up, then run the script."))
-            return
-        self._run_task = asyncio.current_task()
-        await script_runs.run(self, path, profile_name, variant_name)
+        await self.runs.run(path, profile_name, variant_name)
 
     @asyncSlot()
     async def stop_run(self) -> None:
-        if self.script_runner is not None:
-            await self.script_runner.stop()
+        await self.runs.stop()
 
     @asyncSlot()
     async def hang_up(self) -> None:
-        if self.call is not None:
-            await self.call.hangup()
-        elif self._prep_task is not None:
-            self._prep_task.cancel()
-
-    async def _run_call(self, profile_name: str, variant_name: str) -> None:
-        self._loop = asyncio.get_running_loop()
-        started, self._turns = time.time(), []
-        self.quality = QualityMonitor()
-        self._details, self._t0 = {"stats": [], "log": [], "warnings": []}, time.monotonic()
-        self._details["devices"] = {"input": self.settings.input_device or "system default",
-                                    "output": self.settings.output_device or "system default"}
-        self._set_busy(True)
-        self.lag.reset()
-        self._prep_task = asyncio.current_task()
-        self._set_state(STARTING, f"calling {profile_name}", IDLE)
-        result: CallResult | None = None
-        error: CallError | None = None
-        record_path: Path | None = None
-        try:
-            profile = call_setup.load_profile(self.profiles, profile_name)
-            request = await self._request(profile, variant_name)
-            await self._meter.stop()
-            if not await permissions.request_microphone(self):
-                raise PrepError(AppError(ErrorKind.DEVICE, permissions.DENIED, permissions.HOW_TO_ALLOW))
-            record_path, problem = call_setup.recording_path(self.settings, profile_name, started)
-            if problem:
-                self.notice.emit(problem)
-            self.media = self._media_factory(media.options_from(self.settings, record_path),
-                                             self.on_event)
-            await self._start_media(self.media)
-            self.call = Call(request, self.media.source, self.media.sink, self.on_event)
-            self._prep_task = None
-            result = await self.call.run()
-            error = result.error
-        except PrepError as exc:
-            error = exc.error
-            self._emit_error(error)
-            self.log("error", "call", str(error))
-        except asyncio.CancelledError:
-            self.log("info", "call", "Call cancelled before it started.")
-        except Exception as exc:  # a bug of ours must not leave the window stuck in a call
-            error = AppError(ErrorKind.INTERNAL, "Polyphone hit an internal error while placing the call.",
-                             "Call again; if it persists, report it with the event log.",
-                             detail=self.redact(f"{type(exc).__name__}: {exc}"[:300]))
-            self._emit_error(error)
-            self.log("error", "call", f"{error.message} ({error.detail})")
-        finally:
-            await self._finish_call(profile_name, variant_name, started, result, error, record_path)
-
-    async def _finish_call(self, profile: str, variant: str, started: float, result: CallResult | None,
-                           error: CallError | None, record_path: Path | None) -> None:
-        self._prep_task = None
-        if self.media is not None:
-            try:
-                await self.media.stop()
-            except Exception as exc:
-                self.log("error", "audio", f"Stopping the audio failed: {exc}")
-        self.media, self.call = None, None
-        if result is None:
-            self._set_state("FAILED" if error else "ENDED",
-                            error.message if error else "Cancelled before the call started.")
-        self.last_record = self._write_history(profile, variant, started, result, error, record_path)
-        self.last_max_lag_ms = round(self.lag.max_ms, 1)
-        self.log("debug", "app", f"Event loop lag during set-up and call: worst {self.last_max_lag_ms} ms")
-        self._set_busy(False)
-        self.call_finished.emit(self.last_record)
-        if not self._closing:
-            await self.start_meter()
-
-    def _set_busy(self, busy: bool) -> None:
-        self.busy = busy
-        self.busy_changed.emit(busy)
-
-    async def _request(self, profile: Profile, variant_name: str) -> CallRequest:
-        chosen = call_setup.variant_id(profile, variant_name, self.log)
-        if profile.is_local:
-            try:
-                url = await self.gateway.url()
-            except OSError as exc:
-                raise PrepError(AppError(ErrorKind.NETWORK, "The local demo gateway could not start.",
-                                         "Close other copies of Polyphone and try again.",
-                                         detail=str(exc)[:200])) from None
-            token, credentials = self.gateway.token, {}
-            profile = dataclasses.replace(profile, fetch_ice_servers=False)
-            self.log("info", "call", f"Local demo gateway at {url}")
-        else:
-            url = profile.signal_url()
-            token, credentials = await asyncio.to_thread(call_setup.secrets_for, self.vault, profile,
-                                                         self._log_from_thread)
-        self.redact.add(token)
-        for cred in credentials.values():
-            self.redact.add(cred)
-        return request_from_profile(profile, url, token, variant_id=chosen,
-                                    turn_credential=credentials.get, timeouts=self.timeouts)
-
-    def _log_from_thread(self, level: str, source: str, text: str) -> None:
-        self.on_event(LogLine(level, source, text))
-
-    async def _start_media(self, m: media.CallMedia) -> None:
-        try:
-            await m.start()
-        except Exception as exc:
-            failure = call_setup.device_error(exc)
-            if failure is None:
-                raise
-            raise failure from None
-        m.set_muted(self.muted)
-
-    def _write_history(self, profile: str, variant: str, started: float, result: CallResult | None,
-                       error: CallError | None, record_path: Path | None) -> CallRecord:
-        rec = call_setup.history_record(profile, variant, started, result, error, record_path,
-                                        self._turns, self.redact)
-        rec.details = self._details
-        try:
-            self.history.add(rec)
-        except (HistoryError, sqlite3.Error, OSError) as exc:
-            self.notice.emit(f"This call was not added to the history: {exc}")
-        if self.history.notice:
-            self.notice.emit(self.history.notice)
-            self.history.notice = ""
-        return rec
-
-    # --- during a call -------------------------------------------------------------------
+        await self.phone.hang_up()
 
     @asyncSlot(bool)
     async def set_muted(self, muted: bool) -> None:
-        self.muted = muted
-        if self.media is not None:
-            self.media.set_muted(muted)
-        self.log("info", "audio", "Microphone muted." if muted else "Microphone on.")
+        self.phone.set_muted(muted)
 
     @asyncSlot(float)
     async def set_volume(self, volume: float) -> None:
-        self.settings.volume = min(max(volume, 0.0), 1.5)
-        if self.media is not None:
-            self.media.set_volume(self.settings.volume)
+        self.phone.set_volume(volume)
 
     @asyncSlot()
     async def apply_processing(self) -> None:
-        """Echo cancellation / noise suppression / gain, from the settings, to the live call."""
-        if self.media is not None:
-            s = self.settings
-            self.media.configure(echo_cancellation=s.echo_cancellation,
-                                 noise_suppression=s.noise_suppression, gain_control=s.gain_control)
-
-    # --- devices, checks, keyring ----------------------------------------------------------
+        self.phone.apply_processing()
 
     @asyncSlot()
     async def refresh_devices(self) -> None:
-        try:
-            inputs, outputs = await asyncio.to_thread(media.list_devices)
-        except Exception as exc:
-            self.notice.emit(getattr(exc, "message", None) or f"The sound devices could not be listed: {exc}")
-            inputs, outputs = [], []
-        self.devices_listed.emit(inputs, outputs)
+        await self.phone.refresh_devices()
 
     @asyncSlot(str)
     async def select_input(self, device_id: str) -> None:
-        self.settings.input_device = device_id
-        if self.busy:
-            self.log("info", "audio", "The new microphone is used from the next call.")
-        else:
-            await self.start_meter()
+        await self.phone.select_input(device_id)
 
     @asyncSlot(str)
     async def select_output(self, device_id: str) -> None:
-        self.settings.output_device = device_id
-        if self.busy:
-            self.log("info", "audio", "The new speaker is used from the next call.")
+        self.phone.select_output(device_id)
 
     async def start_meter(self) -> None:
-        """The idle microphone meter (not during a call: the call's pipeline meters then)."""
-        if self.busy or self._closing:
-            return
-        if not permissions.microphone_granted():  # asked on the first call, not at launch
-            self.log("info", "audio", "The microphone meter starts once Polyphone may use the microphone.")
-            return
-        problem = await self._meter.start(self.settings.input_device or None)
-        if problem:
-            self.log("info", "audio", f"No idle microphone meter: {problem}")
+        await self.phone.start_meter()
 
     @asyncSlot(str)
     async def test_device(self, kind: str) -> None:
-        if self.busy:
-            self.check_finished.emit(kind, "Hang up first: the devices are in use by the call.")
-            return
-        device = self.settings.input_device if kind == "input" else self.settings.output_device
-        if kind == "input":
-            await self._meter.stop()
-        try:
-            text = await media.run_check(kind, device or None)
-        finally:
-            if kind == "input":
-                await self.start_meter()
-        self.log("info", "audio", f"{'Microphone' if kind == 'input' else 'Speaker'} test: {text}")
-        self.check_finished.emit(kind, text)
+        self.check_finished.emit(kind, await self.phone.test_device(kind))
+
+    # --- the keyring, off the UI thread ------------------------------------------------------
 
     @asyncSlot()
     async def check_keyring(self) -> None:
         problem = await asyncio.to_thread(self.vault.probe)
         name = await asyncio.to_thread(self.vault.backend_name)
         self.keyring_status.emit(name, str(problem) if problem else "")
+
+    async def keyring(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs one `TokenVault` method in a worker thread (D-Bus and Keychain calls block)."""
+        return await asyncio.to_thread(fn, *args)
 
     # --- shutdown --------------------------------------------------------------------------
 
@@ -450,25 +243,7 @@ class EngineBridge(QObject):
             self.shut_down.emit()
 
     async def shutdown(self) -> None:
-        """Hang up (cleanly: `close` is sent), stop the meter and the local gateway."""
-        self._closing = True
-        if self.call is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.call.hangup("The window was closed."), SHUTDOWN_TIMEOUT)
-        elif self._prep_task is not None:
-            self._prep_task.cancel()
-        if self.script_runner is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.script_runner.stop(), SHUTDOWN_TIMEOUT)
-        if self._run_task is not None and not self._run_task.done():
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(self._run_task), SHUTDOWN_TIMEOUT)
-        try:  # every step runs, whatever an earlier one raised
-            await self._meter.close()
+        try:
+            await self.phone.shutdown(self.runs.stop)
         finally:
-            try:
-                with contextlib.suppress(Exception):
-                    await self.gateway.stop()
-            finally:
-                self.lag.stop()
-                self.history.close()
+            self.lag.stop()

@@ -24,13 +24,13 @@ from PySide6.QtWidgets import (
 from .. import APP_NAME, __version__
 from ..config import ConfigError, SettingsStore
 from ..engine.events import YOU_HUNG_UP
-from . import errors
+from ..services import errors
+from ..services.errors import SILENT_AGENT
 from .bridge import EngineBridge
 from .dialogs.history_dialog import HistoryDialog
 from .dialogs.profile_dialog import ProfileDialog
 from .dialogs.run_dialog import RunDialog
 from .dialogs.settings_dialog import SettingsDialog
-from .errors import SILENT_AGENT
 from .icons import icon
 from .theme import apply_theme
 from .widgets.call_bar import CallBar
@@ -272,8 +272,10 @@ class MainWindow(QMainWindow):
 
     def open_profiles(self, select: str = "", focus: str = "", new: bool = False) -> ProfileDialog:
         dialog = ProfileDialog(self.bridge.profiles, self.bridge.vault, self,
-                               select=select or self.call_bar.current_profile(), focus=focus, new=new)
+                               select=select or self.call_bar.current_profile(), focus=focus, new=new,
+                               offload=self.bridge.keyring)
         dialog.saved.connect(lambda name: self.reload_profiles(name))
+        dialog.notice.connect(lambda text: self.banner.show_notice(text, "Tokens"))  # e.g. session only
         self._show_dialog(dialog)
         return dialog
 

@@ -13,10 +13,6 @@ import asyncio
 
 from PySide6.QtCore import QCoreApplication, QMicrophonePermission, QObject, Qt
 
-DENIED = "Polyphone may not use the microphone, so the agent would hear only silence."
-HOW_TO_ALLOW = ("Allow it in System Settings → Privacy & Security → Microphone, "
-                "then call again.")
-
 
 def microphone_status() -> Qt.PermissionStatus:
     app = QCoreApplication.instance()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from ... import repro
 from ...history import CallRecord, History, HistoryError
+from ..widgets.accessible import named
 
 COLUMNS = ("Time", "Agent", "Variant", "Result", "Duration", "Turn latency", "Recording", "Session ID",
            "Call SID", "Error")
@@ -50,8 +51,17 @@ class HistoryDialog(QDialog):
         self.setAccessibleName("Call history")
         self.history = history
         self.records: list[CallRecord] = []
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setAccessibleName("Calls")
+        self._build_table()
+        self.status = named(QLabel(), "History status")
+        self.status.setWordWrap(True)
+        self._build_buttons()
+        self._build_layout()
+        self._connect()
+        self.resize(1000, 480)
+        self.reload()
+
+    def _build_table(self) -> None:
+        self.table = named(QTableWidget(0, len(COLUMNS)), "Calls")
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -60,22 +70,17 @@ class HistoryDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.status = QLabel()
-        self.status.setAccessibleName("History status")
-        self.status.setWordWrap(True)
-        self.play_button = QPushButton("&Play recording")
-        self.reveal_button = QPushButton("&Show in folder")
-        self.copy_button = QPushButton("&Copy row")
-        self.bundle_button = QPushButton("Save repro &bundle…")
-        self.delete_button = QPushButton("&Delete")
-        self.refresh_button = QPushButton("&Refresh")
-        self.close_button = QPushButton("Close")
-        for b, name in ((self.play_button, "Play recording"),
-                        (self.reveal_button, "Show recording in folder"),
-                        (self.copy_button, "Copy call details"), (self.delete_button, "Delete call"),
-                        (self.bundle_button, "Save a repro bundle of this call"),
-                        (self.refresh_button, "Refresh history"), (self.close_button, "Close history")):
-            b.setAccessibleName(name)
+
+    def _build_buttons(self) -> None:
+        self.play_button = named(QPushButton("&Play recording"), "Play recording")
+        self.reveal_button = named(QPushButton("&Show in folder"), "Show recording in folder")
+        self.copy_button = named(QPushButton("&Copy row"), "Copy call details")
+        self.bundle_button = named(QPushButton("Save repro &bundle…"), "Save a repro bundle of this call")
+        self.delete_button = named(QPushButton("&Delete"), "Delete call")
+        self.refresh_button = named(QPushButton("&Refresh"), "Refresh history")
+        self.close_button = named(QPushButton("Close"), "Close history")
+
+    def _build_layout(self) -> None:
         row = QHBoxLayout()
         for b in (self.play_button, self.reveal_button, self.copy_button, self.bundle_button,
                   self.delete_button):
@@ -87,6 +92,8 @@ class HistoryDialog(QDialog):
         box.addWidget(self.table, 1)
         box.addWidget(self.status)
         box.addLayout(row)
+
+    def _connect(self) -> None:
         self.play_button.clicked.connect(self.play)
         self.reveal_button.clicked.connect(self.reveal)
         self.copy_button.clicked.connect(self.copy)
@@ -95,8 +102,6 @@ class HistoryDialog(QDialog):
         self.refresh_button.clicked.connect(self.reload)
         self.close_button.clicked.connect(self.accept)
         self.table.itemSelectionChanged.connect(self._sync)
-        self.resize(1000, 480)
-        self.reload()
 
     def reload(self) -> None:
         try:

@@ -4,12 +4,21 @@ Nothing is written until Save: the dialog edits copies. On Save the profiles
 file is written, renamed and deleted profiles' tokens follow, and typed tokens
 are stored through `TokenVault` (the keyring, or session-only when it fails,
 which `notice` reports to the main window).
+
+Keyring calls block (D-Bus, Keychain) and the Qt thread is also the asyncio loop
+that carries a call's audio, so every vault call goes through `offload` (the
+bridge's `keyring`, or `asyncio.to_thread`): the look-up on open
+(`token_changes.lookup_all`, then `ready` is set) and the token changes on Save
+(`token_changes.apply_token_changes`, then `notice`, `saved` and accept).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -25,8 +34,9 @@ from PySide6.QtWidgets import (
 
 from ... import config
 from ...config import ConfigError, Profile, ProfileStore
-from ...secrets import SecretStoreError
-from ..tokens import KEYRING, SESSION, TokenVault
+from ...services.token_changes import KeyringView, TokenChange, apply_token_changes, lookup_all
+from ...services.tokens import KEYRING, SESSION, TokenVault
+from ..widgets.accessible import named
 from .profile_form import ProfileForm
 
 
@@ -38,13 +48,24 @@ class _Entry:
     turn: str = ""                    # TURN credential typed, saved on Save
     forget: bool = False              # forget the stored token on Save
 
+    def change(self) -> TokenChange:
+        p = self.profile
+        return TokenChange(p.name, self.original, self.token, self.turn, self.forget,
+                           p.region == config.LOCAL,
+                           tuple(s.urls[0] for s in p.ice_servers if s.username and s.urls))
+
+
+Offload = Callable[..., Awaitable[Any]]
+CHECKING = "Checking the system keyring…"
+
 
 class ProfileDialog(QDialog):
     saved = Signal(str)               # the selected profile's name after Save
     notice = Signal(str)              # e.g. "kept for this session only"
 
     def __init__(self, store: ProfileStore, vault: TokenVault, parent: QWidget | None = None, *,
-                 select: str = "", focus: str = "", new: bool = False) -> None:
+                 select: str = "", focus: str = "", new: bool = False,
+                 offload: Offload = asyncio.to_thread) -> None:
         super().__init__(parent)
         self.setWindowTitle("Agent profiles")
         self.setAccessibleName("Agent profiles")
@@ -57,8 +78,12 @@ class ProfileDialog(QDialog):
         self.entries = [_Entry(copy.deepcopy(p), p.name) for p in profiles]
         self.deleted: list[str] = []
         self.current: _Entry | None = None
+        self.offload = offload
+        self.view: KeyringView | None = None     # the keyring look-up, once done
+        self.ready = asyncio.Event()             # set when the look-up has finished
+        self._saving: asyncio.Future | None = None
         self._build()
-        self._show_keyring()
+        self.keyring.setText(CHECKING)
         for e in self.entries:
             self.list.addItem(e.profile.name)
         index = next((i for i, e in enumerate(self.entries) if e.profile.name == select), 0)
@@ -68,6 +93,8 @@ class ProfileDialog(QDialog):
             self.new_profile()
         self._focus = focus
         self.resize(820, 620)
+        self._lookup = asyncio.ensure_future(
+            self._look_up([e.original for e in self.entries if e.original is not None]))
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
@@ -78,28 +105,28 @@ class ProfileDialog(QDialog):
             QTimer.singleShot(0, self.form.focus_ice)
 
     def _build(self) -> None:
-        self.list = QListWidget()
-        self.list.setAccessibleName("Profiles")
+        self._build_widgets()
+        self._build_layout()
+        self._connect()
+
+    def _build_widgets(self) -> None:
+        self.list = named(QListWidget(), "Profiles")
         self.list.setMaximumWidth(230)
-        self.new_button = QPushButton("&New")
-        self.new_button.setAccessibleName("New profile")
-        self.duplicate_button = QPushButton("Du&plicate")
-        self.duplicate_button.setAccessibleName("Duplicate profile")
-        self.delete_button = QPushButton("Dele&te")
-        self.delete_button.setAccessibleName("Delete profile")
+        self.new_button = named(QPushButton("&New"), "New profile")
+        self.duplicate_button = named(QPushButton("Du&plicate"), "Duplicate profile")
+        self.delete_button = named(QPushButton("Dele&te"), "Delete profile")
         self.form = ProfileForm()
-        self.problems = QLabel()
-        self.problems.setAccessibleName("Profile problems")
+        self.problems = named(QLabel(), "Profile problems")
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #d0433a;")
-        self.keyring = QLabel()
-        self.keyring.setAccessibleName("Keyring")
+        self.keyring = named(QLabel(), "Keyring")
         self.keyring.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                         | QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setAccessibleName("Save profiles")
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+        self.save_button = named(self.buttons.button(QDialogButtonBox.StandardButton.Save), "Save profiles")
+        named(self.buttons.button(QDialogButtonBox.StandardButton.Cancel), "Cancel")
+
+    def _build_layout(self) -> None:
         left = QVBoxLayout()
         left.addWidget(self.list, 1)
         row = QHBoxLayout()
@@ -120,6 +147,8 @@ class ProfileDialog(QDialog):
             box.addWidget(warning)
         box.addLayout(top, 1)
         box.addWidget(self.buttons)
+
+    def _connect(self) -> None:
         self.list.currentRowChanged.connect(self._select)
         self.new_button.clicked.connect(self.new_profile)
         self.duplicate_button.clicked.connect(self.duplicate_profile)
@@ -132,12 +161,23 @@ class ProfileDialog(QDialog):
 
     # --- keyring and token status -----------------------------------------------------------
 
-    def _show_keyring(self) -> None:
-        problem = self.vault.probe()
-        if problem is None:
-            self.keyring.setText(f"Tokens are saved only in the system keyring: {self.vault.backend_name()}.")
+    async def _look_up(self, names: list[str]) -> None:
+        try:
+            self.view = await self.offload(lookup_all, self.vault, names)
+        except Exception as exc:  # noqa: BLE001 (shown; the dialog stays usable)
+            self.keyring.setText(f"⚠ The system keyring could not be checked ({type(exc).__name__}).")
+            return
+        finally:
+            self.ready.set()
+        self._show_keyring(self.view)
+        if self.current is not None and not self.form.token.text():
+            self.form.token_status.setText(self._token_status(self.current))
+
+    def _show_keyring(self, view: KeyringView) -> None:
+        if view.problem is None:
+            self.keyring.setText(f"Tokens are saved only in the system keyring: {view.backend_name}.")
         else:
-            self.keyring.setText(f"⚠ {problem} A token typed here is kept for this session only "
+            self.keyring.setText(f"⚠ {view.problem} A token typed here is kept for this session only "
                                  "and never written anywhere.")
 
     def _token_status(self, e: _Entry) -> str:
@@ -149,9 +189,13 @@ class ProfileDialog(QDialog):
             return "The stored token will be forgotten when you press Save."
         if e.original is None:
             return "No token stored yet."
-        found = self.vault.get(e.original)
+        if self.view is None:
+            return "Checking the keyring for a stored token…"
+        found = self.view.lookups.get(e.original)
+        if found is None:
+            return "No token stored yet."
         if found.where == KEYRING:
-            return f"A token is stored in the keyring ({self.vault.backend_name()}). Type to replace it."
+            return f"A token is stored in the keyring ({self.view.backend_name}). Type to replace it."
         if found.where == SESSION:
             return "A session-only token is set (not saved anywhere). Type to replace it."
         return "No token stored yet."
@@ -238,6 +282,10 @@ class ProfileDialog(QDialog):
         return problems
 
     def save(self) -> None:
+        """Validates here; the profiles file (fsync) and then the tokens are written in worker
+        threads, so a slow disk or keyring never stalls the loop that carries a call's audio."""
+        if self._saving is not None:
+            return
         self._commit()
         for i, e in enumerate(self.entries):
             others = {o.profile.name for o in self.entries if o is not e}
@@ -245,46 +293,35 @@ class ProfileDialog(QDialog):
                 self.list.setCurrentRow(i)
                 self._validate()
                 return
+        self.buttons.setEnabled(False)   # Save and Cancel, until the files and keyring are written
+        self._saving = asyncio.ensure_future(
+            self._save_all([e.profile for e in self.entries], list(self.deleted),
+                           [e.change() for e in self.entries]))
+
+    async def _save_all(self, profiles: list[Profile], deleted: list[str],
+                        changes: list[TokenChange]) -> None:
         try:
-            self.store.save([e.profile for e in self.entries])
+            await asyncio.to_thread(self.store.save, profiles)
         except (ConfigError, OSError) as exc:
             self.problems.setText(f"The profiles could not be saved: {exc}")
+            self.buttons.setEnabled(True)
+            self._saving = None
             return
-        self.notice_lines: list[str] = []
-        self._save_secrets()
-        if self.notice_lines:
-            self.notice.emit(" ".join(self.notice_lines))
+        await asyncio.wait([self._lookup])   # one keyring user at a time
+        try:
+            lines = await self.offload(apply_token_changes, self.vault, deleted, changes)
+        except Exception as exc:  # noqa: BLE001 (a bug: say so, never a token)
+            lines = [f"The tokens could not be saved ({type(exc).__name__})."]
+        if lines:
+            self.notice.emit(" ".join(lines))
         self.saved.emit(self.current.profile.name if self.current else "")
         self.accept()
 
-    def _save_secrets(self) -> None:
-        names = {e.profile.name for e in self.entries}
-        for name in self.deleted:
-            if name not in names:
-                self._quietly(self.vault.delete, name)
-        for e in self.entries:
-            name = e.profile.name
-            if e.original and e.original != name and e.original not in names:
-                self._quietly(self.vault.rename, e.original, name)
-            if e.forget:
-                self._quietly(self.vault.delete, name)
-            if e.token and e.profile.region != config.LOCAL:
-                try:
-                    saved = self.vault.save(name, e.token)
-                except SecretStoreError as exc:
-                    self.notice_lines.append(f"The token for “{name}” was not saved: {exc}")
-                    continue
-                if saved.where == SESSION:
-                    self.notice_lines.append(f"“{name}”: {saved.message}")
-            turn_urls = [s.urls[0] for s in e.profile.ice_servers if s.username and s.urls]
-            if e.turn and turn_urls:
-                saved = self.vault.set_turn_credential(name, turn_urls[0], e.turn)
-                if saved.where == SESSION:
-                    self.notice_lines.append(f"“{name}”: {saved.message}")
+    def reject(self) -> None:
+        if self._saving is None:   # once Save has begun, the tokens are being written: wait
+            super().reject()
 
-    def _quietly(self, fn, *args) -> None:
-        try:
-            fn(*args)
-        except SecretStoreError as exc:
-            self.notice_lines.append(str(exc))
-
+    def done(self, result: int) -> None:
+        if not self._lookup.done():
+            self._lookup.cancel()   # the dialog may be deleted on close: no late update
+        super().done(result)

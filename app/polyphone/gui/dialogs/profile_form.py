@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from ... import config, protocol
 from ...config import IceServerEntry, Profile, Variant
+from ..widgets.accessible import named
 
 TARGETS = (("us-1", "PolyAI US (us-1)"), ("uk-1", "PolyAI UK (uk-1)"), ("euw-1", "PolyAI EU West (euw-1)"),
            (config.CUSTOM, "Custom URL"), (config.LOCAL, "Local demo agent (runs on this computer)"))
@@ -30,8 +31,7 @@ INVALID_STYLE = "border: 1px solid #d0433a;"
 
 
 def _line(name: str, placeholder: str = "") -> QLineEdit:
-    edit = QLineEdit()
-    edit.setAccessibleName(name)
+    edit = named(QLineEdit(), name)
     edit.setPlaceholderText(placeholder)
     return edit
 
@@ -44,9 +44,8 @@ def _buddy(text: str, widget: QWidget) -> QLabel:
 
 
 def _table(headers: list[str], name: str) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
+    table = named(QTableWidget(0, len(headers)), name)
     table.setHorizontalHeaderLabels(headers)
-    table.setAccessibleName(name)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     table.verticalHeader().hide()
     table.setMaximumHeight(120)
@@ -75,37 +74,9 @@ class ProfileForm(QTabWidget):
     # --- building ----------------------------------------------------------------------
 
     def _agent_tab(self) -> QWidget:
-        self.name = _line("Profile name", "e.g. Bookings agent (staging)")
-        self.target = QComboBox()
-        self.target.setAccessibleName("Region")
-        for key, text in TARGETS:
-            self.target.addItem(text, key)
-        self.url = _line("Custom signaling URL", "wss://…/api/v1/webrtc/signal")
-        self.mode = QComboBox()
-        self.mode.setAccessibleName("Mode")
-        for m in protocol.Mode:
-            self.mode.addItem(m.value, m.value)
-        self.account = _line("Account ID")
-        self.project = _line("Project ID")
-        self.variant = _line("Default variant ID", "optional")
-        self.variants = _table(["Variant name", "variantId"], "Named variants")
-        self.add_variant = QPushButton("Add variant")
-        self.add_variant.setAccessibleName("Add variant")
-        self.remove_variant = QPushButton("Remove variant")
-        self.remove_variant.setAccessibleName("Remove variant")
-        self.add_variant.clicked.connect(lambda: self._add_row(self.variants, ["", ""], edit=True))
-        self.remove_variant.clicked.connect(lambda: self._remove_row(self.variants))
-        self.token = _line("Token", "Paste the token from Agent Studio")
-        self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.show_token = QCheckBox("Sho&w")
-        self.show_token.setAccessibleName("Show token")
-        self.show_token.toggled.connect(lambda on: self.token.setEchoMode(
-            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password))
-        self.forget_token = QPushButton("&Forget token")
-        self.forget_token.setAccessibleName("Forget stored token")
-        self.token_status = QLabel()
-        self.token_status.setAccessibleName("Token storage")
-        self.token_status.setWordWrap(True)
+        self._build_agent_fields()
+        self._build_variant_fields()
+        self._build_token_fields()
         form = QFormLayout()
         form.addRow("Na&me", self.name)
         form.addRow("&Region", self.target)
@@ -114,6 +85,46 @@ class ProfileForm(QTabWidget):
         form.addRow("Account &ID", self.account)
         form.addRow("Pro&ject ID", self.project)
         form.addRow("Default variant I&D", self.variant)
+        form.addRow("Named variants", self._variants_box())
+        token_row = self._token_row()
+        form.addRow(_buddy("To&ken", self.token), token_row)
+        form.addRow("", self.token_status)
+        self.target.currentIndexChanged.connect(self._target_changed)
+        tab = QWidget()
+        tab.setLayout(form)
+        return tab
+
+    def _build_agent_fields(self) -> None:
+        self.name = _line("Profile name", "e.g. Bookings agent (staging)")
+        self.target = named(QComboBox(), "Region")
+        for key, text in TARGETS:
+            self.target.addItem(text, key)
+        self.url = _line("Custom signaling URL", "wss://…/api/v1/webrtc/signal")
+        self.mode = named(QComboBox(), "Mode")
+        for m in protocol.Mode:
+            self.mode.addItem(m.value, m.value)
+        self.account = _line("Account ID")
+        self.project = _line("Project ID")
+        self.variant = _line("Default variant ID", "optional")
+
+    def _build_variant_fields(self) -> None:
+        self.variants = _table(["Variant name", "variantId"], "Named variants")
+        self.add_variant = named(QPushButton("Add variant"), "Add variant")
+        self.remove_variant = named(QPushButton("Remove variant"), "Remove variant")
+        self.add_variant.clicked.connect(lambda: self._add_row(self.variants, ["", ""], edit=True))
+        self.remove_variant.clicked.connect(lambda: self._remove_row(self.variants))
+
+    def _build_token_fields(self) -> None:
+        self.token = _line("Token", "Paste the token from Agent Studio")
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.show_token = named(QCheckBox("Sho&w"), "Show token")
+        self.show_token.toggled.connect(lambda on: self.token.setEchoMode(
+            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password))
+        self.forget_token = named(QPushButton("&Forget token"), "Forget stored token")
+        self.token_status = named(QLabel(), "Token storage")
+        self.token_status.setWordWrap(True)
+
+    def _variants_box(self) -> QVBoxLayout:
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_variant)
         buttons.addWidget(self.remove_variant)
@@ -121,17 +132,14 @@ class ProfileForm(QTabWidget):
         variants = QVBoxLayout()
         variants.addWidget(self.variants)
         variants.addLayout(buttons)
-        form.addRow("Named variants", variants)
+        return variants
+
+    def _token_row(self) -> QHBoxLayout:
         token_row = QHBoxLayout()
         token_row.addWidget(self.token, 1)
         token_row.addWidget(self.show_token)
         token_row.addWidget(self.forget_token)
-        form.addRow(_buddy("To&ken", self.token), token_row)
-        form.addRow("", self.token_status)
-        self.target.currentIndexChanged.connect(self._target_changed)
-        tab = QWidget()
-        tab.setLayout(form)
-        return tab
+        return token_row
 
     def _advanced_tab(self) -> QWidget:
         self.artifact = _line("Artifact version", "agentVersionOverride.artifactVersion")
@@ -141,16 +149,14 @@ class ProfileForm(QTabWidget):
         self.callee = _line("Callee", "optional")
         self.call_sid = _line("Call SID", "empty: a fresh ID for every call")
         self.ice = _table(["ICE server URLs (space-separated)", "Username"], "ICE servers")
-        self.add_ice = QPushButton("Add ICE server")
-        self.add_ice.setAccessibleName("Add ICE server")
-        self.remove_ice = QPushButton("Remove ICE server")
-        self.remove_ice.setAccessibleName("Remove ICE server")
+        self.add_ice = named(QPushButton("Add ICE server"), "Add ICE server")
+        self.remove_ice = named(QPushButton("Remove ICE server"), "Remove ICE server")
         self.add_ice.clicked.connect(lambda: self._add_row(self.ice, ["turn:", ""], edit=True))
         self.remove_ice.clicked.connect(lambda: self._remove_row(self.ice))
         self.turn_credential = _line("TURN credential", "saved only in the keyring")
         self.turn_credential.setEchoMode(QLineEdit.EchoMode.Password)
-        self.fetch_ice = QCheckBox("Ask the gateway for ICE servers (TURN) before each call")
-        self.fetch_ice.setAccessibleName("Fetch ICE servers from the gateway")
+        self.fetch_ice = named(QCheckBox("Ask the gateway for ICE servers (TURN) before each call"),
+                               "Fetch ICE servers from the gateway")
         self.ca_file = _line("CA certificate file", "only for a private gateway")
         form = QFormLayout()
         form.addRow("Arti&fact version", self.artifact)

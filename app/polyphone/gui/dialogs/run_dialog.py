@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from ...paths import resource
 from ...runs.events import RunFinished, RunStarted, TurnMark, TurnResult, WaveChunk
 from ...runs.script import Script, ScriptError, load_script
-from ..script_runs import RunProblem, RunSaved
+from ...services.script_runs import RunProblem, RunSaved
 from ..widgets.run_timeline import RunTimeline
 
 COLUMNS = ("Turn", "Kind", "Latency", "Agent spoke", "Barge-in stop")

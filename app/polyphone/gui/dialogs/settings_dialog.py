@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...config import LOG_LEVELS, THEMES, Settings
+from ..widgets.accessible import named
 
 
 class SettingsDialog(QDialog):
@@ -27,39 +28,50 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
         self.settings = settings
-        self.echo = QCheckBox("&Echo cancellation")
-        self.noise = QCheckBox("&Noise suppression")
-        self.gain = QCheckBox("Automatic &gain control")
-        for box, name in ((self.echo, "Echo cancellation"), (self.noise, "Noise suppression"),
-                          (self.gain, "Automatic gain control")):
-            box.setAccessibleName(name)
-        self.recording = QCheckBox("&Record calls (your voice left, the agent right)")
-        self.recording.setAccessibleName("Record calls")
-        self.folder = QLineEdit()
-        self.folder.setAccessibleName("Recording folder")
+        self._build_fields()
+        self._build_buttons()
+        box = QVBoxLayout(self)
+        for w in (self._audio_group(), self._recording_group(), self._display_group(), self.problems,
+                  self.buttons):
+            box.addWidget(w)
+        self.browse.clicked.connect(self._browse)
+        self.recording.toggled.connect(self._sync)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        self.load(settings)
+
+    def _build_fields(self) -> None:
+        self.echo = named(QCheckBox("&Echo cancellation"), "Echo cancellation")
+        self.noise = named(QCheckBox("&Noise suppression"), "Noise suppression")
+        self.gain = named(QCheckBox("Automatic &gain control"), "Automatic gain control")
+        self.recording = named(QCheckBox("&Record calls (your voice left, the agent right)"), "Record calls")
+        self.folder = named(QLineEdit(), "Recording folder")
         self.folder.setPlaceholderText(str(Settings().recordings_dir()))
-        self.browse = QPushButton("&Browse…")
-        self.browse.setAccessibleName("Choose recording folder")
-        self.log_level = QComboBox()
-        self.log_level.setAccessibleName("Log level")
+        self.browse = named(QPushButton("&Browse…"), "Choose recording folder")
+        self.log_level = named(QComboBox(), "Log level")
         for level in LOG_LEVELS:
             self.log_level.addItem(level.capitalize(), level)
-        self.theme = QComboBox()
-        self.theme.setAccessibleName("Theme")
+        self.theme = named(QComboBox(), "Theme")
         for theme in THEMES:
             self.theme.addItem({"system": "Same as the system"}.get(theme, theme.capitalize()), theme)
-        self.problems = QLabel()
-        self.problems.setAccessibleName("Settings problems")
+        self.problems = named(QLabel(), "Settings problems")
         self.problems.setStyleSheet("color: #d0433a;")
         self.problems.setWordWrap(True)
+
+    def _build_buttons(self) -> None:
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setAccessibleName("Save settings")
-        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+        named(self.buttons.button(QDialogButtonBox.StandardButton.Ok), "Save settings")
+        named(self.buttons.button(QDialogButtonBox.StandardButton.Cancel), "Cancel")
+
+    def _audio_group(self) -> QGroupBox:
         audio = QGroupBox("Audio processing (applies at once, also during a call)")
         a = QVBoxLayout(audio)
         for box in (self.echo, self.noise, self.gain):
             a.addWidget(box)
+        return audio
+
+    def _recording_group(self) -> QGroupBox:
         rec = QGroupBox("Recording")
         r = QFormLayout(rec)
         r.addRow(self.recording)
@@ -69,18 +81,14 @@ class SettingsDialog(QDialog):
         folder_label = QLabel("&Folder")
         folder_label.setBuddy(self.folder)
         r.addRow(folder_label, folder_row)
+        return rec
+
+    def _display_group(self) -> QGroupBox:
         other = QGroupBox("Display")
         o = QFormLayout(other)
         o.addRow("&Log level", self.log_level)
         o.addRow("&Theme", self.theme)
-        box = QVBoxLayout(self)
-        for w in (audio, rec, other, self.problems, self.buttons):
-            box.addWidget(w)
-        self.browse.clicked.connect(self._browse)
-        self.recording.toggled.connect(self._sync)
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
-        self.load(settings)
+        return other
 
     def load(self, s: Settings) -> None:
         self.echo.setChecked(s.echo_cancellation)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from ...config import Profile
 from ..icons import icon
+from .accessible import named
 from .call_button import CallButton
 
 STATUS_TEXT = {
@@ -35,34 +36,22 @@ class CallBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.profile_box = QComboBox()
-        self.profile_box.setAccessibleName("Agent profile")
-        self.profile_box.setToolTip("The agent to call")
+        self.profile_box = named(QComboBox(), "Agent profile", tip="The agent to call")
         self.profile_box.setMinimumContentsLength(18)
-        self.variant_box = QComboBox()
-        self.variant_box.setAccessibleName("Variant")
-        self.variant_box.setToolTip("Which of the profile's variants to call")
+        self.variant_box = named(QComboBox(), "Variant", tip="Which of the profile's variants to call")
         self.variant_box.setMinimumContentsLength(10)
-        self.edit_button = QToolButton()
+        self.edit_button = named(QToolButton(), "Edit profile", tip="Edit this agent profile and its token")
         self.edit_button.setText("Edit…")
-        self.edit_button.setAccessibleName("Edit profile")
-        self.edit_button.setToolTip("Edit this agent profile and its token")
         self.edit_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.call_button = CallButton()
-        self.status = QLabel(STATUS_TEXT["IDLE"])
-        self.status.setObjectName("callStatus")
-        self.status.setAccessibleName("Call status")
-        self.reason = QLabel("")
-        self.reason.setAccessibleName("Call status detail")
+        self.status = named(QLabel(STATUS_TEXT["IDLE"]), "Call status", object_name="callStatus")
+        self.reason = named(QLabel(""), "Call status detail")
         self.reason.setWordWrap(True)
         self.reason.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.timer_label = QLabel("00:00")
-        self.timer_label.setObjectName("callTimer")
-        self.timer_label.setAccessibleName("Call duration")
-        self.mute_button = QPushButton("Mute")
+        self.timer_label = named(QLabel("00:00"), "Call duration", object_name="callTimer")
+        self.mute_button = named(QPushButton("Mute"), "Mute microphone",
+                                 tip="Mute or unmute your microphone (Ctrl+M)")
         self.mute_button.setCheckable(True)
-        self.mute_button.setAccessibleName("Mute microphone")
-        self.mute_button.setToolTip("Mute or unmute your microphone (Ctrl+M)")
         self.mute_button.setIcon(icon("mic.svg"))
         self.mute_button.setIconSize(QSize(18, 18))
         self._layout()

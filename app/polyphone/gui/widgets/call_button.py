@@ -7,6 +7,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
 from ..icons import icon
+from .accessible import named
 
 # state -> (text, look, what a click does)
 _LOOKS = {
@@ -27,8 +28,7 @@ class CallButton(QPushButton):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Call", parent)
-        self.setObjectName("callButton")
-        self.setAccessibleName("Call")
+        named(self, "Call", object_name="callButton")
         self.setMinimumSize(QSize(150, 52))
         self.setIconSize(QSize(22, 22))
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)

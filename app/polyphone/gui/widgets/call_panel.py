@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QListWidget, QVBoxLayout, QWidget
 
+from .accessible import named
 from .sparkline import Sparkline
 
 # key, title, unit, plot floor (the smallest y-range), colour
@@ -23,33 +24,27 @@ class CallPanel(QGroupBox):
         self.value_labels: dict[str, QLabel] = {}
         self.plots: dict[str, Sparkline] = {}
         for row, (key, title, _unit, floor, color) in enumerate(FIGURES):
-            value = QLabel("—")
-            value.setAccessibleName(title)
+            value = named(QLabel("—"), title)
             value.setMinimumWidth(90)
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            plot = Sparkline(floor_max=floor, color=color)
-            plot.setAccessibleName(f"{title} over the call")
+            plot = named(Sparkline(floor_max=floor, color=color), f"{title} over the call")
             grid.addWidget(QLabel(title), row, 0)
             grid.addWidget(value, row, 1)
             grid.addWidget(plot, row, 2)
             self.value_labels[key], self.plots[key] = value, plot
-        self.codec = QLabel("—")
-        self.codec.setAccessibleName("Codec")
+        self.codec = named(QLabel("—"), "Codec")
         grid.addWidget(QLabel("Codec"), len(FIGURES), 0)
         grid.addWidget(self.codec, len(FIGURES), 1, 1, 2)
-        self.audio = QLabel("—")
-        self.audio.setAccessibleName("Playout health")
+        self.audio = named(QLabel("—"), "Playout health")
         self.audio.setWordWrap(True)
         grid.addWidget(QLabel("Playout"), len(FIGURES) + 1, 0)
         grid.addWidget(self.audio, len(FIGURES) + 1, 1, 1, 2)
         grid.setColumnStretch(2, 1)
-        self.turns = QListWidget()
-        self.turns.setAccessibleName("Agent turn latencies")
+        self.turns = named(QListWidget(), "Agent turn latencies")
         self.turns.setMaximumHeight(80)
-        self.turn_plot = Sparkline(points=40, floor_max=1000.0, color="#d49a1a", bars=True)
-        self.turn_plot.setAccessibleName("Agent turn latency plot")
-        self.turn_summary = QLabel("Agent response time: no turns yet")
-        self.turn_summary.setAccessibleName("Agent response time summary")
+        self.turn_plot = named(Sparkline(points=40, floor_max=1000.0, color="#d49a1a", bars=True),
+                               "Agent turn latency plot")
+        self.turn_summary = named(QLabel("Agent response time: no turns yet"), "Agent response time summary")
         box = QVBoxLayout(self)
         box.addLayout(grid)
         box.addWidget(self.turn_summary)

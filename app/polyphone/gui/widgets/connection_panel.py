@@ -7,6 +7,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QWidget
 
+from .accessible import named
+
 ROWS = (("signaling", "Signaling"), ("ice-gathering", "ICE gathering"),
         ("ice-connection", "ICE connection"), ("dtls", "DTLS"))
 GOOD = {"open", "connected", "completed", "complete"}
@@ -21,7 +23,7 @@ def pill_for(state: str) -> str:
 
 
 def _selectable(label: QLabel, name: str) -> QLabel:
-    label.setAccessibleName(name)
+    named(label, name)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                   | Qt.TextInteractionFlag.TextSelectableByKeyboard)
     label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -36,12 +38,10 @@ class ConnectionPanel(QGroupBox):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.values: dict[str, QLabel] = {}
         for key, title in ROWS:
-            label = QLabel("—")
-            label.setAccessibleName(title)
+            label = named(QLabel("—"), title)
             self.values[key] = label
             form.addRow(title, label)
-        self.pair_kind = QLabel("—")
-        self.pair_kind.setAccessibleName("Selected candidate pair type")
+        self.pair_kind = named(QLabel("—"), "Selected candidate pair type")
         self.pair_local = _selectable(QLabel("—"), "Local candidate")
         self.pair_remote = _selectable(QLabel("—"), "Remote candidate")
         self.session = _selectable(QLabel("—"), "Session ID")

@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QPushButton, QSlider, QWidget
 
+from .accessible import named
 from .level_meter import LevelMeter
 
 SYSTEM_DEFAULT = "System default"
@@ -20,32 +21,34 @@ class DevicePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.input_box, self.output_box = QComboBox(), QComboBox()
-        self.input_box.setAccessibleName("Microphone")
-        self.output_box.setAccessibleName("Speaker")
+        self._build_devices()
+        self._build_volume()
+        self.check_result = named(QLabel(""), "Device test result")
+        self.check_result.setWordWrap(True)
+        self._build_grid()
+        self._connect()
+        self.set_devices([], [], "", "")
+
+    def _build_devices(self) -> None:
+        self.input_box, self.output_box = named(QComboBox(), "Microphone"), named(QComboBox(), "Speaker")
         for box in (self.input_box, self.output_box):
             box.setMinimumContentsLength(24)
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.input_meter, self.output_meter = LevelMeter(), LevelMeter()
-        self.input_meter.setAccessibleName("Microphone level")
-        self.output_meter.setAccessibleName("Speaker level")
-        self.input_test = QPushButton("Test")
-        self.input_test.setAccessibleName("Test microphone")
-        self.input_test.setToolTip("Record a few seconds and report the level")
-        self.output_test = QPushButton("Test")
-        self.output_test.setAccessibleName("Test speaker")
-        self.output_test.setToolTip("Play a short tone on the speaker")
+        self.input_meter = named(LevelMeter(), "Microphone level")
+        self.output_meter = named(LevelMeter(), "Speaker level")
+        self.input_test = named(QPushButton("Test"), "Test microphone",
+                                tip="Record a few seconds and report the level")
+        self.output_test = named(QPushButton("Test"), "Test speaker", tip="Play a short tone on the speaker")
+
+    def _build_volume(self) -> None:
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(0, 150)
         self.volume.setValue(100)
         self.volume.setPageStep(10)
-        self.volume.setAccessibleName("Speaker volume")
-        self.volume.setToolTip("Speaker volume (100 % is unchanged)")
-        self.volume_label = QLabel("100 %")
-        self.volume_label.setAccessibleName("Speaker volume value")
-        self.check_result = QLabel("")
-        self.check_result.setAccessibleName("Device test result")
-        self.check_result.setWordWrap(True)
+        named(self.volume, "Speaker volume", tip="Speaker volume (100 % is unchanged)")
+        self.volume_label = named(QLabel("100 %"), "Speaker volume value")
+
+    def _build_grid(self) -> None:
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         mic_label, spk_label, vol_label = QLabel("&Microphone"), QLabel("&Speaker"), QLabel("Vol&ume")
@@ -66,6 +69,8 @@ class DevicePanel(QWidget):
         grid.addWidget(self.check_result, 3, 0, 1, 4)
         grid.setColumnStretch(1, 3)
         grid.setColumnStretch(2, 2)
+
+    def _connect(self) -> None:
         self.input_box.activated.connect(
             lambda _i: self.input_selected.emit(self.input_box.currentData() or ""))
         self.output_box.activated.connect(
@@ -73,7 +78,6 @@ class DevicePanel(QWidget):
         self.input_test.clicked.connect(lambda: self._test("input"))
         self.output_test.clicked.connect(lambda: self._test("output"))
         self.volume.valueChanged.connect(self._on_volume)
-        self.set_devices([], [], "", "")
 
     def set_devices(self, inputs: list[Any], outputs: list[Any], selected_in: str, selected_out: str) -> None:
         for box, devices, selected in ((self.input_box, inputs, selected_in),

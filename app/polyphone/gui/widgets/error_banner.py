@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..errors import Explanation
+from ...services.errors import Explanation
+from .accessible import named
 
 
 class ErrorBanner(QFrame):
@@ -13,23 +14,15 @@ class ErrorBanner(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("errorBanner")
-        self.setAccessibleName("Problem")
-        self.title = QLabel()
-        self.title.setObjectName("bannerTitle")
-        self.title.setAccessibleName("Problem title")
-        self.what = QLabel()
+        named(self, "Problem", object_name="errorBanner")
+        self.title = named(QLabel(), "Problem title", object_name="bannerTitle")
+        self.what = named(QLabel(), "What happened")
         self.what.setWordWrap(True)
-        self.what.setAccessibleName("What happened")
-        self.todo = QLabel()
+        self.todo = named(QLabel(), "What to do")
         self.todo.setWordWrap(True)
-        self.todo.setAccessibleName("What to do")
-        self.action_button = QPushButton()
-        self.action_button.setAccessibleName("Fix it")
-        self.copy_button = QPushButton("Copy details")
-        self.copy_button.setAccessibleName("Copy problem details")
-        self.dismiss_button = QPushButton("Dismiss")
-        self.dismiss_button.setAccessibleName("Dismiss problem")
+        self.action_button = named(QPushButton(), "Fix it")
+        self.copy_button = named(QPushButton("Copy details"), "Copy problem details")
+        self.dismiss_button = named(QPushButton("Dismiss"), "Dismiss problem")
         text = QVBoxLayout()
         text.addWidget(self.title)
         text.addWidget(self.what)

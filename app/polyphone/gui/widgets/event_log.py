@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..log_entry import LEVELS, LogEntry, level_rank
-from ..redact import Redactor
+from ...services.log_entry import LEVELS, LogEntry, level_rank
+from ...services.redact import Redactor
+from .accessible import named
 
 MAX_ENTRIES = 5000
 ALL_SOURCES = "All sources"
@@ -26,27 +27,19 @@ class EventLog(QWidget):
         super().__init__(parent)
         self.redact = redact or Redactor()
         self.entries: list[LogEntry] = []
-        self.level_box = QComboBox()
-        self.level_box.setAccessibleName("Minimum log level")
+        self.level_box = named(QComboBox(), "Minimum log level")
         for level in LEVELS:
             self.level_box.addItem(level.capitalize() + (" and above" if level != "error" else ""), level)
         self.level_box.setCurrentIndex(1)
-        self.source_box = QComboBox()
-        self.source_box.setAccessibleName("Log source filter")
+        self.source_box = named(QComboBox(), "Log source filter")
         self.source_box.addItem(ALL_SOURCES, "")
-        self.search = QLineEdit()
+        self.search = named(QLineEdit(), "Log text filter")
         self.search.setPlaceholderText("Filter text…")
-        self.search.setAccessibleName("Log text filter")
         self.search.setClearButtonEnabled(True)
-        self.copy_button = QPushButton("Copy")
-        self.copy_button.setAccessibleName("Copy log")
-        self.copy_button.setToolTip("Copy the lines shown to the clipboard")
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.setAccessibleName("Clear log")
-        self.text = QPlainTextEdit()
-        self.text.setObjectName("eventLogText")
+        self.copy_button = named(QPushButton("Copy"), "Copy log", tip="Copy the lines shown to the clipboard")
+        self.clear_button = named(QPushButton("Clear"), "Clear log")
+        self.text = named(QPlainTextEdit(), "Event log", object_name="eventLogText")
         self.text.setReadOnly(True)
-        self.text.setAccessibleName("Event log")
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setMaximumBlockCount(MAX_ENTRIES)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse

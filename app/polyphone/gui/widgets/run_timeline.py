@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ...runs.events import TurnMark, TurnResult, WaveChunk
+from .accessible import named
 
 MIN_SPAN_S = 20.0
 MAX_CHUNKS = 30 * 60 * 50   # 30 minutes of 20 ms chunks
@@ -36,8 +37,7 @@ class RunTimeline(QWidget):
         self._timer.timeout.connect(self._repaint)
         self._timer.start()
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setAccessibleName("Run timeline")
-        self.setAccessibleDescription("The caller's audio above the agent's, with each turn's latency")
+        named(self, "Run timeline", "The caller's audio above the agent's, with each turn's latency")
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         return QSize(640, 180)

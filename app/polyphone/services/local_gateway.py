@@ -1,8 +1,9 @@
-"""The embedded local gateway behind the "Local demo agent" profile.
+"""The embedded local gateway: the "Local demo agent" profile, `polyphone call` without a
+URL, and the self-test's loopback call.
 
-Started on the first call to that profile, inside the app's own event loop,
-on 127.0.0.1 with a random token made for this run: the token is never shown
-or stored, and no other program can use the gateway without it.
+Started on first use, inside the caller's own event loop, on 127.0.0.1 with a random token
+made for this run: the token is never shown or stored, and no other program can use the
+gateway without it. Whoever owns it calls `stop()` (the window at exit, the CLI when done).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any, Callable
 
 
 class EmbeddedGateway:
-    def __init__(self, factory: Callable[..., Any] | None = None) -> None:
+    def __init__(self, factory: Callable[..., Any] | None = None, **options: Any) -> None:
+        """`options` go to `localgw.server.LocalGateway` (e.g. agent="echo")."""
         self.token = secrets.token_urlsafe(24)
         self._factory = factory
+        self._options = options
         self._gateway: Any = None
         self._lock: asyncio.Lock | None = None
 
@@ -32,7 +35,7 @@ class EmbeddedGateway:
                 factory = self._factory
                 if factory is None:
                     from ..localgw.server import LocalGateway as factory
-                gateway = factory(host="127.0.0.1", port=0, tokens=[self.token])
+                gateway = factory(host="127.0.0.1", port=0, tokens=[self.token], **self._options)
                 await gateway.start()
                 self._gateway = gateway
             return self._gateway.url

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from .. import protocol
 from ..engine.events import CallError, ErrorKind
 
+__all__ = ["AppError", "CallError", "ErrorKind", "Explanation", "PrepError", "explain"]
+
 # The banner's action button: what it opens.
 EDIT_TOKEN = "edit_token"          # the profile dialog, token field focused
 EDIT_PROFILE = "edit_profile"      # the profile dialog
@@ -32,6 +34,14 @@ class AppError(CallError):
     """A failure the bridge finds before the engine runs; `hint` picks the banner's action."""
 
     hint: str = ""
+
+
+class PrepError(Exception):
+    """A failure before the engine runs."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(frozen=True)

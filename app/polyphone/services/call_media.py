@@ -1,4 +1,4 @@
-"""The audio side of a call, as the bridge sees it: one small port, several adapters.
+"""The audio side of a call, as the application sees it: one small port, several adapters.
 
 - `default_media_factory` builds `audio.pipeline.AudioPipeline` (microphone,
   speaker, processing, recording) when that module is there; otherwise
@@ -6,26 +6,27 @@
   saying so. Tests pass their own factory.
 - `InputMeter` drives the microphone meter while no call is running.
 - `run_check` runs the microphone / speaker test of `audio.check` if present.
-Nothing here imports Qt; the bridge calls all of it on the asyncio loop.
+Nothing here imports Qt; `phone.Phone` calls all of it on the asyncio loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..audio.files import AudioSink, NullSink, SilenceSource
+from ..audio.files import NullSink, SilenceSource
+from ..audio.settings import AudioSettings
 from ..config import Settings
 from ..engine.events import LogLine
+from ..engine.ports import AudioSink
 
 EventSink = Callable[[Any], None]
 
 
 class CallMedia(Protocol):
-    """What the bridge needs from the audio of one call (AudioPipeline has this shape)."""
+    """What a call needs from its audio (AudioPipeline has this shape)."""
 
     source: Any          # aiortc MediaStreamTrack: what we send
     sink: AudioSink      # where the agent's audio goes
@@ -37,27 +38,15 @@ class CallMedia(Protocol):
     def configure(self, **kwargs: bool) -> None: ...
 
 
-@dataclass(frozen=True)
-class MediaOptions:
-    """The fields of `audio.pipeline.AudioSettings`, filled from the app's Settings."""
-
-    input_device: str | None = None
-    output_device: str | None = None
-    echo_cancellation: bool = True
-    noise_suppression: bool = True
-    gain_control: bool = True
-    volume: float = 1.0
-    record_path: Path | None = None
-
-
-def options_from(settings: Settings, record_path: Path | None = None) -> MediaOptions:
-    return MediaOptions(
+def audio_settings(settings: Settings, record_path: Path | None = None) -> AudioSettings:
+    """The audio of a call from the person's Settings."""
+    return AudioSettings(
         input_device=settings.input_device or None, output_device=settings.output_device or None,
         echo_cancellation=settings.echo_cancellation, noise_suppression=settings.noise_suppression,
         gain_control=settings.gain_control, volume=settings.volume, record_path=record_path)
 
 
-MediaFactory = Callable[[MediaOptions, EventSink], CallMedia]
+MediaFactory = Callable[[AudioSettings, EventSink], CallMedia]
 
 
 class SilentMedia:
@@ -88,25 +77,25 @@ class SilentMedia:
         pass
 
 
-def _load_pipeline() -> tuple[Any, Any, str]:
+def _load_pipeline() -> tuple[Any, str]:
     try:
-        from ..audio.pipeline import AudioPipeline, AudioSettings
+        from ..audio.pipeline import AudioPipeline
     except (ImportError, OSError) as exc:
-        return None, None, f"{type(exc).__name__}: {exc}"
-    return AudioPipeline, AudioSettings, ""
+        return None, f"{type(exc).__name__}: {exc}"
+    return AudioPipeline, ""
 
 
 def pipeline_problem() -> str:
     """Empty when the real audio pipeline can be used, else why not."""
-    return _load_pipeline()[2]
+    return _load_pipeline()[1]
 
 
-def default_media_factory(options: MediaOptions, on_event: EventSink) -> CallMedia:
-    pipeline, settings_type, problem = _load_pipeline()
+def default_media_factory(options: AudioSettings, on_event: EventSink) -> CallMedia:
+    pipeline, problem = _load_pipeline()
     if pipeline is None:
         return SilentMedia(on_event, "The audio pipeline is not available in this build "
                                      f"({problem}); this call sends silence.")
-    return pipeline(settings_type(**asdict(options)), on_event)
+    return pipeline(options, on_event)
 
 
 class InputMeter:

@@ -1,4 +1,4 @@
-"""One line of the event log, and the bridge from Python `logging` into it."""
+"""One line of the event log, and a `logging` handler that feeds Python log records into it."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def level_rank(level: str) -> int:
     return LEVELS.index(level) if level in LEVELS else 1
 
 
-class QtLogHandler(logging.Handler):
+class LineLogHandler(logging.Handler):
     """Hands each record to `emit_line(level, source, text)` (which must be thread-safe)."""
 
     def __init__(self, emit_line: Callable[[str, str, str], None]) -> None:

@@ -7,10 +7,10 @@ import pytest
 from polyphone import config
 from polyphone.engine.call import CallResult
 from polyphone.engine.events import CallError, CallState, ErrorKind
-from polyphone.gui import call_setup, errors
-from polyphone.gui.redact import Redactor
-from polyphone.gui.tokens import TokenVault
 from polyphone.secrets import MemoryStore
+from polyphone.services import call_setup, errors
+from polyphone.services.redact import Redactor
+from polyphone.services.tokens import TokenVault
 
 
 def test_a_deleted_demo_profile_still_calls_the_demo_agent(tmp_path) -> None:

@@ -1,7 +1,7 @@
-"""The pieces of placing a call that need no Qt and no running call: which profile and
+"""The pieces of placing a call before and after the engine runs: which profile and
 variant, the secrets (read in a worker thread), where the recording goes, and the history
-row at the end. `EngineBridge` puts them together; each failure here is a `PrepError`
-carrying what the banner shows."""
+row at the end. `requests.RequestBuilder` and `phone.Phone` put them together; each failure
+here is a `PrepError` carrying what the banner (or the command line) shows."""
 
 from __future__ import annotations
 
@@ -15,18 +15,10 @@ from ..engine.call import CallResult
 from ..engine.events import CallError, ErrorKind
 from ..history import CallRecord
 from . import errors
-from .errors import AppError
+from .errors import AppError, PrepError
 from .tokens import SESSION, TokenVault
 
 Log = Callable[[str, str, str], None]   # (level, source, text)
-
-
-class PrepError(Exception):
-    """A failure before the engine runs."""
-
-    def __init__(self, error: AppError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def load_profile(store: ProfileStore, name: str) -> Profile:
@@ -57,9 +49,10 @@ def variant_id(profile: Profile, variant_name: str, log: Log) -> str | None:
     return match.variant_id
 
 
-def secrets_for(vault: TokenVault, profile: Profile, log: Log) -> tuple[str, dict[str, str | None]]:
+def secrets_for(vault: TokenVault, profile: Profile, log: Log, *,
+                prefer_environment: bool = False) -> tuple[str, dict[str, str | None]]:
     """The token and TURN credentials, read from the keyring now. Blocking: a worker thread."""
-    found = vault.get(profile.name)
+    found = vault.get(profile.name, prefer_environment=prefer_environment)
     if found.token is None and found.problem is not None:
         raise PrepError(AppError(ErrorKind.KEYRING, found.problem.message,
                                  (found.problem.action + " Or enter a token for this session only "

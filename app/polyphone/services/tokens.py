@@ -1,8 +1,8 @@
-"""Gateway tokens for the GUI: the OS keyring, or a session-only store when it fails.
+"""Gateway tokens: the OS keyring, a session-only store when it fails, or POLYPHONE_TOKEN.
 
 The session store is a `MemoryStore`: never written anywhere, gone at exit.
-Keyring calls block (D-Bus, Keychain): the bridge calls `get` in a worker
-thread; the profile dialog calls `save` when the person presses Save.
+Keyring calls block (D-Bus, Keychain): every caller runs them in a worker thread
+(`RequestBuilder`, and the window through the bridge's keyring commands).
 """
 
 from __future__ import annotations
@@ -56,8 +56,17 @@ class TokenVault:
             return exc
         return None
 
-    def get(self, profile: str) -> Lookup:
-        """The session token first (set because the keyring failed), then the keyring."""
+    @staticmethod
+    def from_environment() -> str | None:
+        """POLYPHONE_TOKEN: a session-only token that is never written anywhere."""
+        return os.environ.get("POLYPHONE_TOKEN", "").strip() or None
+
+    def get(self, profile: str, *, prefer_environment: bool = False) -> Lookup:
+        """The session token first (set because the keyring failed), then the keyring, then
+        POLYPHONE_TOKEN; with `prefer_environment` (the command line), POLYPHONE_TOKEN first."""
+        env = self.from_environment()
+        if prefer_environment and env:
+            return Lookup(env, ENVIRONMENT)
         session = self.session.get(token_key(profile))
         if session:
             return Lookup(session, SESSION)
@@ -68,7 +77,6 @@ class TokenVault:
                 return Lookup(token, KEYRING)
         except SecretStoreError as exc:
             problem = exc
-        env = os.environ.get("POLYPHONE_TOKEN", "").strip()
         if env:
             return Lookup(env, ENVIRONMENT, problem)
         return Lookup(None, "", problem)
