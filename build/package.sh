@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds the frozen app (PyInstaller, one folder) for the OS this runs on:
 #   Linux: dist/Polyphone/polyphone    macOS: dist/Polyphone.app    Windows: dist/Polyphone/
-# Sets up first (build/setup.sh --build: PyInstaller in .venv, the Python shared library).
+# Sets up first (build/setup.sh --build: the app's and PyInstaller's locked versions from
+# build/requirements/OS-build.txt in .venv, the Python shared library).
 # The build's own files go to build/out/pyinstaller; its log to build/out/package.log.
 #
 # usage: build/package.sh [--if-changed] [--clean] [--verbose]
 #   --if-changed  do nothing when dist/ already holds a build of these very sources
 #   --clean       drop PyInstaller's cache first (slower; after upgrading a library)
 #   --verbose     show PyInstaller's output (otherwise it goes to the log)
-# On macOS and Windows run the same spec with a Python >= 3.10 there (see README,
-# "Building the app"): `pip install -e .[build] && pyinstaller --noconfirm build/polyphone.spec`.
+# Linux and macOS. On Windows run the same spec with Python 3.11+ (see README, "Building the
+# app"): `pip install --require-hashes -r build/requirements/windows-build.txt`,
+# `pip install --no-deps -e .`, `pyinstaller --noconfirm build/polyphone.spec`.
 set -euo pipefail
 
 SCRIPT_NAME="package"
@@ -37,9 +39,11 @@ START=$(date +%s)
 
 "$ROOT/build/setup.sh" --build
 mkdir -p "$OUT"
-for tool in objdump strip; do  # PyInstaller reads binaries with objdump; the spec strips libpython
-  command -v "$tool" >/dev/null 2>&1 || die "'$tool' is missing: sudo apt-get install binutils"
-done
+if [ "$(uname -s)" = Linux ]; then
+  for tool in objdump strip; do  # PyInstaller reads binaries with objdump; the spec strips libpython
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' is missing: sudo apt-get install binutils"
+  done
+fi
 
 # What the build is made from: the sources, the spec and the installed packages.
 build_key() {
@@ -47,7 +51,7 @@ build_key() {
     git ls-files -z app resources build/polyphone.spec build/pyinstaller pyproject.toml 2>/dev/null |
       xargs -0 cat 2>/dev/null
     "$VENV/bin/python" -m pip freeze --all 2>/dev/null
-  } | sha256sum | cut -c1-64
+  } | sha256 | cut -c1-64
 }
 
 key=$(build_key)
@@ -57,7 +61,7 @@ if [ "$IF_CHANGED" = 1 ] && [ -f "$APP/.build-key" ] && [ "$(cat "$APP/.build-ke
 fi
 
 say "building with PyInstaller $("$VENV/bin/python" -c 'import PyInstaller; print(PyInstaller.__version__)') ..."
-cmd=("$VENV/bin/python" -m PyInstaller --noconfirm "${CLEAN[@]}" --log-level WARN
+cmd=("$VENV/bin/python" -m PyInstaller --noconfirm ${CLEAN[@]+"${CLEAN[@]}"} --log-level WARN
   --distpath "$DIST" --workpath "$OUT/pyinstaller" build/polyphone.spec)
 if [ "$VERBOSE" = 1 ]; then
   "${cmd[@]}" 2>&1 | tee "$LOG" >&2
@@ -74,4 +78,8 @@ if [ "$rc" != 0 ]; then
 fi
 echo "$key" >"$APP/.build-key"
 say "built $(du -sh "$APP" | cut -f1) in $(elapsed "$START"): ${APP#"$ROOT"/}/"
-say "check it: QT_QPA_PLATFORM=offscreen ${APP#"$ROOT"/}/polyphone --self-test"
+if [ "$(uname -s)" = Darwin ]; then
+  say "check it: dist/Polyphone.app/Contents/MacOS/Polyphone --self-test"
+else
+  say "check it: QT_QPA_PLATFORM=offscreen ${APP#"$ROOT"/}/polyphone --self-test"
+fi

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Sets up everything Polyphone needs on Debian/Ubuntu. Safe to run again:
+# Sets up everything Polyphone needs on Debian/Ubuntu (or macOS: no system packages there).
+# Safe to run again:
 #   1. the Debian packages of build/lib/apt-packages.sh that are missing,
-#   2. a virtual environment in .venv (Python 3.10 or newer),
-#   3. Polyphone installed into it, editable (plus the `test` and `build` extras for --test).
+#   2. a virtual environment in .venv (Python 3.11 or newer: aiortc 1.16 needs it),
+#   3. the Python packages from this OS's lock file (build/requirements/: OS.txt, OS-build.txt
+#      for --build, OS-test.txt for --test; exact versions, hash-checked, written by
+#      build/lock.sh), then Polyphone itself, editable, with nothing resolved again.
 # When nothing changed it takes about a second: step 3 is skipped while a stamp
-# in .venv matches pyproject.toml, the package lists and this script.
+# in .venv matches pyproject.toml, the lock files, the package lists and this script.
 #
 # usage: build/setup.sh [--build] [--test] [--verbose]
 #   --build    also what building the frozen app needs (PyInstaller, the Python shared library)
@@ -12,6 +15,11 @@
 #   --verbose  show apt's and pip's output (otherwise it goes to build/out/setup.log)
 # environment:
 #   PYTHON=python3.12   the interpreter for a new .venv (default: python3)
+#   POLYPHONE_ALLOW_MISSING=1
+#                       with --test, carry on when system packages are missing and cannot be
+#                       installed here (not root, no sudo): print them and go on. Without it
+#                       that stops set-up with what to install. Ignored when CI=true.
+# Linux and macOS; on Windows see the README ("Building the app").
 set -euo pipefail
 
 SCRIPT_NAME="setup"
@@ -36,6 +44,17 @@ done
 VENV="$ROOT/.venv"
 OUT="$ROOT/build/out"
 LOG="$OUT/setup.log"
+# The lock files for this OS: build/requirements/$LOCK_OS{,-build,-test}.txt.
+LOCKS="build/requirements"
+case "$(uname -s)" in
+  Linux) LOCK_OS=linux ;;
+  Darwin) LOCK_OS=macos ;;
+  MINGW* | MSYS* | CYGWIN*)
+    die "on Windows set up as the README's \"Building the app\" says: a venv, then
+  pip install --require-hashes -r $LOCKS/windows-build.txt (or windows-test.txt) and
+  pip install --no-deps -e . (.github/workflows/ci.yml does the same)" ;;
+  *) die "no lock file for $(uname -s) in $LOCKS/ (Linux and macOS have one)" ;;
+esac
 START=$(date +%s)
 DID_WORK=0
 mkdir -p "$OUT"
@@ -67,18 +86,18 @@ fail() {
 }
 
 py_version() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null; }
-py_recent() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1; }
+py_recent() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
 
-# The first Python >= 3.10 among $PYTHON, python3, python3.N; prints its path.
+# The first Python >= 3.11 among $PYTHON, python3, python3.N; prints its path.
 find_python() {
   local c
   if [ -n "${PYTHON:-}" ]; then
     command -v "$PYTHON" >/dev/null 2>&1 || die "PYTHON=$PYTHON: no such program"
-    py_recent "$PYTHON" || die "PYTHON=$PYTHON is Python $(py_version "$PYTHON" || echo '?'); Polyphone needs 3.10 or newer"
+    py_recent "$PYTHON" || die "PYTHON=$PYTHON is Python $(py_version "$PYTHON" || echo '?'); Polyphone needs 3.11 or newer"
     command -v "$PYTHON"
     return 0
   fi
-  for c in python3 python3.14 python3.13 python3.12 python3.11 python3.10; do
+  for c in python3 python3.14 python3.13 python3.12 python3.11; do
     if command -v "$c" >/dev/null 2>&1 && py_recent "$c"; then
       command -v "$c"
       return 0
@@ -129,22 +148,44 @@ pick_alternative() {
   echo "${alts[0]}"
 }
 
+# POLYPHONE_ALLOW_MISSING=1 (not under CI=true): --test may go on without system packages.
+allow_missing() { [ "${POLYPHONE_ALLOW_MISSING:-0}" = 1 ] && [ "${CI:-}" != true ]; }
+
+# cannot_install WHY COMMAND PKG...: the packages are missing and cannot be installed here.
+# Says what to run; with --test that stops set-up (a test that needs them could only fail
+# or skip, far from the cause) unless allow_missing.
+cannot_install() {
+  local why=$1 cmd=$2
+  shift 2
+  say "system packages: MISSING $*"
+  if [ "$MODE" = test ] && ! allow_missing; then
+    say "ERROR: the tests need these system packages and they cannot be installed here ($why)."
+    say "  Install them with:  $cmd $*"
+    say "  then run this again. To set up without them (a laptop running part of the suite),"
+    if [ "${CI:-}" = true ]; then
+      say "  POLYPHONE_ALLOW_MISSING=1 would do, but not under CI=true."
+    else
+      say "  run it as:  POLYPHONE_ALLOW_MISSING=1 build/setup.sh --test"
+    fi
+    exit 1
+  fi
+  say "  ($why) install them with:  $cmd $*"
+}
+
 # install_packages ENTRY...: apt-get install, as root or through sudo; if neither
-# is possible, says what to install and carries on.
+# is possible, cannot_install.
 install_packages() {
   local -a sudo=() pkgs=()
   local entry t0
   for entry in "$@"; do pkgs+=("${entry%%|*}"); done
   if [ "$(id -u)" != 0 ]; then
     if ! command -v sudo >/dev/null 2>&1; then
-      say "system packages: MISSING ${pkgs[*]}"
-      say "  (not root and no sudo) install them with:  apt-get install ${pkgs[*]}"
+      cannot_install "not root and no sudo" "apt-get install" "${pkgs[@]}"
       return 0
     fi
     sudo=(sudo)
     if ! [ -t 0 ] && ! sudo -n true 2>/dev/null; then
-      say "system packages: MISSING ${pkgs[*]}"
-      say "  (sudo needs a password) install them with:  sudo apt-get install ${pkgs[*]}"
+      cannot_install "sudo needs a password" "sudo apt-get install" "${pkgs[@]}"
       return 0
     fi
   fi
@@ -163,16 +204,17 @@ install_packages() {
 
 stamp_key() {
   cat "$ROOT/pyproject.toml" "$ROOT/build/lib/apt-packages.sh" "$ROOT/build/setup.sh" \
-    "$VENV/pyvenv.cfg" 2>/dev/null | { cat; echo "$ROOT"; } | sha256sum | cut -c1-64
+    "$ROOT/$LOCKS/$LOCK_OS".txt "$ROOT/$LOCKS/$LOCK_OS"-*.txt \
+    "$VENV/pyvenv.cfg" 2>/dev/null | { cat; echo "$ROOT"; } | sha256 | cut -c1-64
 }
 
 # --- 1. Python (only when .venv has to be made) -------------------------------
 
 PY=""
 if ! venv_ok; then
-  PY=$(find_python) || die "Polyphone needs Python 3.10 or newer; python3 here is \
+  PY=$(find_python) || die "Polyphone needs Python 3.11 or newer; python3 here is \
 $(py_version python3 || echo 'missing'). Install one (Debian 12: apt-get install python3 \
-python3-venv; Ubuntu 22.04+ has it) or point PYTHON= at one, then run this again."
+python3-venv; Ubuntu 24.04 has it; on Ubuntu 22.04: apt-get install python3.11 python3.11-venv) or point PYTHON= at one, then run this again."
 fi
 
 # --- 2. system packages -------------------------------------------------------
@@ -199,6 +241,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
   if [ "${#missing[@]}" -gt 0 ]; then
     install_packages "${missing[@]}"
   fi
+elif [ "$LOCK_OS" = macos ]; then
+  wanted=()  # the macOS wheels carry their own libraries
 else
   say "system packages: not Debian/Ubuntu; make sure these (or your system's equivalents) are installed: ${wanted[*]}"
 fi
@@ -215,12 +259,13 @@ fi
 
 # --- 4. Python packages -------------------------------------------------------
 
-target="." label="polyphone"
+lock="$LOCKS/$LOCK_OS.txt" label="polyphone"
 # The tests build the frozen app (tests/frozen), so --test brings PyInstaller too.
 case "$MODE" in
-  test) target=".[test,build]" label="polyphone[test,build]" ;;
-  build) target=".[build]" label="polyphone[build]" ;;
+  test) lock="$LOCKS/$LOCK_OS-test.txt" label="polyphone[test,build]" ;;
+  build) lock="$LOCKS/$LOCK_OS-build.txt" label="polyphone[build]" ;;
 esac
+[ -f "$ROOT/$lock" ] || die "$lock is missing: build/lock.sh writes the lock files"
 key=$(stamp_key)
 stamp_ok() { [ -f "$VENV/.polyphone-setup-$1" ] && [ "$(cat "$VENV/.polyphone-setup-$1")" = "$key" ]; }
 # A stamp covers its own mode and the ones below it: test > build > run.
@@ -228,11 +273,21 @@ if stamp_ok test || { [ "$MODE" != test ] && stamp_ok build; } || { [ "$MODE" = 
   :
 else
   t0=$(date +%s)
-  say "python packages: installing $label ..."
+  say "python packages: installing $label from $lock ..."
   rm -f "$VENV/.polyphone-setup-run" "$VENV/.polyphone-setup-build" "$VENV/.polyphone-setup-test"
-  logged env PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
-    "$VENV/bin/python" -m pip install -e "$target" ||
-    fail "pip install -e '$target'"
+  pip=(env PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 "$VENV/bin/python" -m pip)
+  # Exactly the locked versions, each file checked against its hash; then Polyphone itself
+  # without resolving anything again.
+  logged "${pip[@]}" install --require-hashes -r "$lock" ||
+    fail "pip install --require-hashes -r $lock"
+  logged "${pip[@]}" install --no-deps -e . || fail "pip install --no-deps -e ."
+  # A dependency pyproject.toml asks for that the lock lacks (or pins outside its range).
+  stale=$("${pip[@]}" check 2>&1 | grep -i '^polyphone ' || true)
+  if [ -n "$stale" ]; then
+    say "FAILED: $lock does not match pyproject.toml:"
+    printf '%s\n' "$stale" | sed 's/^/    /' >&2
+    die "refresh the lock files with build/lock.sh (and commit them), then run this again"
+  fi
   echo "$key" >"$VENV/.polyphone-setup-$MODE"
   say "python packages: installed in $(elapsed "$t0")"
   DID_WORK=1

@@ -11,5 +11,10 @@ die() { say "ERROR: $*"; exit 1; }
 show_help() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 0; }
 bad_arg() { die "unknown argument '$1' (try --help)"; }
 
+# SHA-256 of stdin as "HEX  -" (macOS has shasum, not sha256sum).
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi
+}
+
 # Seconds since $1 (an epoch second), e.g. "12 s".
 elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
