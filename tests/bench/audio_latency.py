@@ -48,7 +48,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -70,6 +69,8 @@ from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import is_rtcp  # noqa: E402
 
 from helpers import chromium, sound_server  # noqa: E402
+from helpers.processes import stop_process  # noqa: E402
+from helpers.waits import until  # noqa: E402
 from polyphone.audio.analysis import click_times  # noqa: E402
 from polyphone.localgw import Faults, LocalGateway  # noqa: E402
 
@@ -212,12 +213,7 @@ class TimedRecorder:
             self._arrivals.append((now, len(self._data) // 2))
 
     def stop(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(5)
+        stop_process(self._proc, 5)
         self._thread.join(5)
 
     @property
@@ -309,12 +305,7 @@ class MicFeeder:
         self._thread.join(5)
         with contextlib.suppress(Exception):
             self._proc.stdin.close()  # type: ignore[union-attr]
-        self._proc.terminate()
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(5)
+        stop_process(self._proc, 5)
 
 
 # --- CPU and memory from /proc --------------------------------------------------------------
@@ -525,13 +516,7 @@ async def start_polyphone(name: str, url: str, env: dict[str, str], work: Path,
     proc = subprocess.Popen(cmd, env=penv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
     async def stop() -> dict[str, Any]:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)   # the CLI hangs up cleanly and prints its JSON
-        try:
-            await asyncio.to_thread(proc.wait, 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 5)
+        await asyncio.to_thread(stop_process, proc, 15)  # on SIGTERM the CLI hangs up, prints its JSON
         out.close()
         err.close()
         text = (work / "stdout.json").read_text(errors="replace").strip()
@@ -590,13 +575,10 @@ async def start_chromium(name: str, url: str, env: dict[str, str], work: Path,
 
 
 async def wait_for_session(gateway: LocalGateway, known: set[str], timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for sid, session in gateway.sessions.items():
-            if sid not in known and session.peer.connectionState == "connected":
-                return session
-        await asyncio.sleep(0.02)
-    return None
+    """The first new session whose peer connected, or None after `timeout` s."""
+    return await until(lambda: next((s for sid, s in gateway.sessions.items() if sid not in known
+                                     and s.peer.connectionState == "connected"), None),
+                       timeout, 0.02, error=None)
 
 
 async def run_client(name: str, server, gateway: LocalGateway, schedule: Schedule, work: Path,

@@ -109,9 +109,9 @@ def fuzz_parser(seconds: float, seed: int) -> dict[str, Any]:
 async def fuzz_gateway(seconds: float, seed: int) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
+    from helpers.gateway_caller import make_offerer, recv_message
     from polyphone import protocol
     from polyphone.localgw import LocalGateway
-    from polyphone.localgw.testing import make_offerer, recv_message
 
     rng, frames, sockets, t0 = random.Random(seed), 0, 0, time.monotonic()
     async with LocalGateway(tokens=[TOKEN]) as gw:

@@ -101,7 +101,7 @@ def test_every_bundled_library_finds_its_dependencies(frozen_app) -> None:
 
 
 async def test_the_frozen_app_trusts_a_ca_in_the_system_store(frozen_app, tmp_path) -> None:
-    """A PyInstaller bundle does not see the OS trust store by itself (field notes); through
+    """A PyInstaller bundle does not see the OS trust store by itself; through
     truststore it trusts a CA installed the system's way (no --ca-file, no SSL_CERT_* variables)
     for the websocket and the ice-servers fetch, and refuses the gateway once the CA is gone.
     Everything stays on 127.0.0.1; the store is rebuilt as it was."""

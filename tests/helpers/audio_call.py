@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from helpers.waits import until
 from polyphone.audio.pipeline import AudioPipeline
 from polyphone.engine.call import Call
 from polyphone.engine.events import CallState
@@ -16,9 +17,6 @@ async def start_call(gw, pipeline: AudioPipeline, mode: str, events: list, token
     call = Call(CallRequest(url=gw.url, token=token, mode=mode, fetch_ice_servers=False),
                 pipeline.source, pipeline.sink, events.append)
     task = asyncio.ensure_future(call.run())
-    for _ in range(100):
-        if call.state is CallState.CONNECTED or task.done():
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: call.state is CallState.CONNECTED or task.done(), 5, 0.05, error=None)
     assert call.state is CallState.CONNECTED, call.result.error
     return call, task

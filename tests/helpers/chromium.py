@@ -36,12 +36,13 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from helpers.waits import until
 
 LAUNCH_TIMEOUT = 20.0
 CDP_TIMEOUT = 10.0
@@ -214,16 +215,14 @@ class Page:
     async def wait_for(self, expression: str, timeout: float, what: str = "",
                        interval: float = 0.05) -> Any:
         """Poll `expression` until it is truthy; ChromiumError after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            last = await self.evaluate(expression, timeout=min(CDP_TIMEOUT, max(1.0, timeout)))
-            if last:
-                return last
-            if time.monotonic() > deadline:
-                raise ChromiumError(f"timed out after {timeout:g} s waiting for "
-                                    f"{what or expression} (last value {last!r})")
-            await asyncio.sleep(interval)
+        last: list[Any] = [None]
+
+        async def value() -> Any:
+            last[0] = await self.evaluate(expression, timeout=min(CDP_TIMEOUT, max(1.0, timeout)))
+            return last[0]
+
+        return await until(value, timeout, interval,
+                           lambda: f"{what or expression} (last value {last[0]!r})", error=ChromiumError)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -261,20 +260,17 @@ class Browser:
         """Attach to the first page target (the one launched with the URL)."""
         from websockets.asyncio.client import connect
 
-        deadline = time.monotonic() + timeout
-        while True:
+        async def page_target() -> dict | None:
             if self.proc.poll() is not None:
                 raise ChromiumError(f"chromium exited ({self.proc.returncode}):\n{self.log_tail()}")
             try:
                 targets = await asyncio.to_thread(self._http_json, "/json/list")
-                target = next((t for t in targets if t.get("type") == "page"), None)
             except OSError:
-                target = None
-            if target is not None:
-                break
-            if time.monotonic() > deadline:
-                raise ChromiumError(f"no page target after {timeout:g} s:\n{self.log_tail()}")
-            await asyncio.sleep(0.1)
+                return None
+            return next((t for t in targets if t.get("type") == "page"), None)
+
+        target = await until(page_target, timeout, 0.1, lambda: f"a page target:\n{self.log_tail()}",
+                             error=ChromiumError)
         ws = await connect(target["webSocketDebuggerUrl"], proxy=None, max_size=16 * 2**20,
                            open_timeout=timeout, ping_interval=None, compression=None)
         page = Page(ws)
@@ -366,19 +362,18 @@ async def launch(tmp_dir: Path, url: str = "about:blank", *, fake_media: bool = 
                                 stdout=log, stderr=log, start_new_session=True)
     browser = Browser(proc, tmp_dir, 0, log_path)
     _live.add(browser)
-    deadline = time.monotonic() + timeout
+    def devtools_port() -> int | None:
+        if proc.poll() is not None:
+            raise ChromiumError(f"chromium exited ({proc.returncode}) while starting:\n"
+                                f"{browser.log_tail()}")
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(port_file.read_text().splitlines()[0])
+        return None
+
     try:
-        while True:
-            if proc.poll() is not None:
-                raise ChromiumError(f"chromium exited ({proc.returncode}) while starting:\n"
-                                    f"{browser.log_tail()}")
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                browser.port = int(port_file.read_text().splitlines()[0])
-                break
-            if time.monotonic() > deadline:
-                raise ChromiumError(f"chromium's DevTools port did not open in {timeout:g} s:\n"
-                                    f"{browser.log_tail()}")
-            await asyncio.sleep(0.05)
+        browser.port = await until(devtools_port, timeout, 0.05,
+                                   lambda: f"chromium's DevTools port:\n{browser.log_tail()}",
+                                   error=ChromiumError)
     except BaseException:
         browser.close()
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from helpers.waits import until
 from polyphone import protocol
 from polyphone.audio.files import NullSink, SilenceSource
 from polyphone.engine.call import Call
@@ -116,11 +117,8 @@ class Harness:
 
     async def start(self) -> asyncio.Task:
         task = asyncio.ensure_future(self.call.run())
-        for _ in range(100):
-            if self.signaling is not None and self.signaling.offer_sent.is_set():
-                break
-            await asyncio.sleep(0.01)
-        assert self.signaling is not None and self.signaling.offer_sent.is_set()
+        await until(lambda: self.signaling is not None and self.signaling.offer_sent.is_set(), 1.0, 0.01,
+                    "the offer to be sent")
         return task
 
     async def answer(self, sid: str = SID) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from helpers.processes import stop_process
+from helpers.waits import wait_until
 
 BUS_NAME = "org.freedesktop.secrets"
 
@@ -38,12 +40,7 @@ class SecretService:
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc, 5)
 
 
 def available() -> bool:
@@ -83,11 +80,13 @@ def start(tmp_dir: Path, *, unlock: bool = True, timeout: float = 10.0) -> Secre
         if unlock:
             keyring_proc.stdin.write(b"test-keyring-password")  # type: ignore[union-attr]
         keyring_proc.stdin.close()  # type: ignore[union-attr]
-        deadline = time.monotonic() + timeout
-        while not _bus_has(env, BUS_NAME):
-            if time.monotonic() > deadline or keyring_proc.poll() is not None:
-                raise RuntimeError("gnome-keyring-daemon did not appear on the bus")
-            time.sleep(0.1)
+        def on_the_bus() -> bool:
+            if keyring_proc.poll() is not None:
+                raise RuntimeError(f"gnome-keyring-daemon exited ({keyring_proc.returncode})")
+            return _bus_has(env, BUS_NAME)
+
+        wait_until(on_the_bus, timeout, 0.1, "gnome-keyring-daemon to appear on the bus",
+                   error=RuntimeError)
     except BaseException:
         service.stop()
         raise

@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from helpers.waits import until  # noqa: F401 (re-exported: the GUI tests' wait, letting Qt run)
 from polyphone.gui.bridge import EngineBridge
-
-
-async def until(predicate, timeout: float = 10.0, step: float = 0.02) -> None:
-    """Wait (letting Qt and asyncio run) until predicate() is true."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
-        await asyncio.sleep(step)
 
 
 class Recorder:

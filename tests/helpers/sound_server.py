@@ -13,7 +13,7 @@ this process at it (PULSE_SERVER) and re-initialises PortAudio, which froze
 its device list when `sounddevice` was imported. Register it with
 `pytest_plugins = ["helpers.sound_server"]` in tests/conftest.py.
 
-Idle null sinks (field notes): a null sink nobody reads with low latency
+Idle null sinks: a null sink nobody reads with low latency
 renders in ~2 s chunks, so a stream that connects to it can stall that long.
 `warm_up()` keeps a 10 ms-latency reader on both monitors until `stop()`;
 with it, a 0.5 s tone plays in ~0.47 s, without it in ~2 s, every time (a
@@ -26,11 +26,13 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from helpers.processes import stop_process
+from helpers.waits import wait_until
 
 RATE = 48_000
 START_TIMEOUT = 10.0
@@ -104,22 +106,14 @@ class Recorder:
 
     def wait_for(self, seconds: float, timeout: float | None = None) -> np.ndarray:
         """Wait until `seconds` of audio are in (at most `timeout`, default seconds + 5)."""
-        deadline = time.monotonic() + (seconds + 5.0 if timeout is None else timeout)
         want = int(seconds * RATE) * 2
-        while self.received < want:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"parec {self.source}: {self.received / 2 / RATE:.2f} s of "
-                                   f"{seconds:g} s recorded in time")
-            time.sleep(0.02)
+        wait_until(lambda: self.received >= want, seconds + 5.0 if timeout is None else timeout, 0.02,
+                   lambda: f"parec {self.source} to record {seconds:g} s "
+                           f"(it has {self.received / 2 / RATE:.2f} s)", error=TimeoutError)
         return self.samples
 
     def stop(self) -> np.ndarray:
-        self._proc.terminate()
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(5)
+        stop_process(self._proc, 5)
         self._thread.join(5)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
@@ -208,13 +202,7 @@ class SoundServer:
         for keeper in self._keepers:
             keeper.stop()
         self._keepers.clear()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 5)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -257,20 +245,18 @@ def start(tmp_dir: Path, *, timeout: float = START_TIMEOUT) -> SoundServer:
              "--exit-idle-time=-1", "--log-target=stderr"],
             env=server_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     server = SoundServer(env=client, root=tmp_dir, proc=proc, log_path=log_path)
-    deadline = time.monotonic() + timeout
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pulseaudio exited ({proc.returncode}):\n{server.log_tail()}")
+        try:
+            return "Default Sink: spk" in server.pactl("info", timeout=2.0)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            return False
+
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"pulseaudio exited ({proc.returncode}):\n{server.log_tail()}")
-            try:
-                if "Default Sink: spk" in server.pactl("info", timeout=2.0):
-                    break
-            except (RuntimeError, subprocess.TimeoutExpired):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"pulseaudio did not answer in {timeout:g} s:\n"
-                                   f"{server.log_tail()}")
-            time.sleep(0.05)
+        wait_until(answers, timeout, 0.05, lambda: f"pulseaudio to answer:\n{server.log_tail()}",
+                   error=RuntimeError)
     except BaseException:
         server.stop()
         raise

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from helpers.processes import stop_process
+
 
 @dataclass
 class Xvfb:
@@ -19,13 +21,7 @@ class Xvfb:
     proc: subprocess.Popen
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 5)
 
 
 def available() -> str | None:

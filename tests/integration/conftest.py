@@ -1,7 +1,7 @@
 """Fixtures for integration tests: a real local gateway and real aiortc callers, on loopback.
 
 Nothing here contacts another machine: the gateway and every peer use `iceServers=[]`.
-The caller helpers live in `polyphone.localgw.testing` (importable from any test).
+The caller helpers live in `helpers.gateway_caller` (importable from any test).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from helpers.gateway_caller import Offerer, make_offerer
 from polyphone.localgw import LocalGateway
-from polyphone.localgw.testing import Offerer, make_offerer
 
 
 @pytest.fixture

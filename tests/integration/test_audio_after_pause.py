@@ -6,11 +6,11 @@ same: nothing waited, nothing piled up in the playout buffer."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from helpers.audio_call import start_call
+from helpers.waits import until
 from polyphone.audio.analysis import best_lag_correlation, segment_correlation
 from polyphone.audio.files import read_wav
 from polyphone.audio.pipeline import AudioPipeline, AudioSettings
@@ -48,11 +48,8 @@ async def test_the_agents_audio_plays_at_once_after_a_20_s_pause(sound_server, g
         await asyncio.sleep(0.5)
         before = await round_trip(sound_server, speech[: RATE])   # done before the pause starts
         session = next(iter(gw.sessions.values()))
-        deadline = time.monotonic() + PAUSE[0] + PAUSE[1] + 5
-        while time.monotonic() < deadline and (
-                session.rtp_pause is None or session.rtp_pause.ended_at is None):
-            await asyncio.sleep(0.05)
-        assert session.rtp_pause is not None and session.rtp_pause.ended_at is not None
+        await until(lambda: session.rtp_pause is not None and session.rtp_pause.ended_at is not None,
+                    PAUSE[0] + PAUSE[1] + 5, 0.05, "the gateway's RTP pause to end")
         paused = session.rtp_pause.ended_at - session.rtp_pause.started_at
         after = await round_trip(sound_server, speech[: RATE])
         await call.hangup()

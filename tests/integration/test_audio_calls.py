@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from helpers.audio_call import start_call
+from helpers.waits import until
 from polyphone.audio.analysis import best_lag_correlation, level_dbfs, segment_correlation
 from polyphone.audio.events import AudioStats, DeviceChanged
 from polyphone.audio.files import read_wav
 from polyphone.audio.pipeline import AudioPipeline, AudioSettings
-from polyphone.engine.diagnostics import QualityMonitor
 from polyphone.engine.events import CallState
+from polyphone.engine.quality import QualityMonitor
 from polyphone.paths import resource
 
 pytestmark = pytest.mark.integration
@@ -74,10 +75,8 @@ async def test_an_unplugged_headset_falls_back_and_the_call_goes_on(sound_server
         call, task = await start_call(gw, pipeline, "echo", events, TOKEN)
         await asyncio.sleep(0.5)
         sound_server.unload_module(module)  # the headset is pulled out
-        deadline = time.monotonic() + 10
-        while not any(isinstance(e, DeviceChanged) for e in events):
-            assert time.monotonic() < deadline, "no DeviceChanged after the headset went away"
-            await asyncio.sleep(0.1)
+        await until(lambda: any(isinstance(e, DeviceChanged) for e in events), 10, 0.1,
+                    "a DeviceChanged after the headset went away")
         frames_before = pipeline.sink.frames
         await asyncio.sleep(1.0)
         assert call.state is CallState.CONNECTED

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from helpers.signal_match import best_correlation
+from helpers.waits import until
 from polyphone import protocol
 from polyphone.audio.files import MemorySink, PacedSource, SilenceSource, read_wav
 from polyphone.engine.call import Call
@@ -30,10 +31,7 @@ async def run_call(url: str, seconds: float, source=None, sink=None, **kw):
     events: list = []
     call = Call(request(url, **kw), source or SilenceSource(), sink or MemorySink(), events.append)
     task = asyncio.ensure_future(call.run())
-    for _ in range(int(seconds / 0.05)):
-        if task.done():
-            break
-        await asyncio.sleep(0.05)
+    await until(task.done, seconds, 0.05, error=None)  # the call ends, or `seconds` pass
     if not task.done():
         await call.hangup()
     return await asyncio.wait_for(task, 10), events, call

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import chromium
-from polyphone.localgw.testing import wait_until
+from helpers.gateway_caller import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,15 +12,16 @@ import json
 import math
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from helpers.signal_match import best_correlation
+from helpers.waits import until, wait_until
 from polyphone.audio import check, devices
 from polyphone.audio.analysis import level_dbfs
-from polyphone.audio.devices import list_devices, resolve
+from polyphone.audio.devices import list_devices
+from polyphone.audio.stream_target import resolve
 from polyphone.audio.watcher import DeviceWatcher
 
 pytestmark = pytest.mark.integration
@@ -42,14 +43,6 @@ def tone_level(samples: np.ndarray, freq: float) -> float:
     x = samples.astype(np.float64)
     amp = 2 * abs(np.dot(x, np.exp(-2j * math.pi * freq * t))) / len(x)
     return 20 * math.log10(max(amp / math.sqrt(2), 1e-6) / 32768)
-
-
-async def until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def by_id(items) -> dict:
@@ -101,7 +94,7 @@ async def test_runtime_device_is_seen_and_its_loss_reported(sound_server) -> Non
         module = sound_server.add_sink("headset", "Headset")
         try:
             await until(lambda: any(d.id == "pulse:output:headset"
-                                    for c in changes for d in c.added), 5, "headset added")
+                                    for c in changes for d in c.added), 5, what="headset added")
             assert by_id(list_devices("output"))["pulse:output:headset"].name == "Headset"
             # A stream playing on it, then the device goes away under it.
             target = resolve("pulse:output:headset", "output")
@@ -112,7 +105,7 @@ async def test_runtime_device_is_seen_and_its_loss_reported(sound_server) -> Non
         finally:
             sound_server.unload_module(module)
         try:
-            await until(lambda: lost, 5, "on_lost")
+            await until(lambda: lost, 5, what="on_lost")
         finally:
             stream.stop()
             stream.close()
@@ -121,7 +114,7 @@ async def test_runtime_device_is_seen_and_its_loss_reported(sound_server) -> Non
         assert not any(d.is_monitor for c in changes for d in c.added + c.removed)
         module = sound_server.add_sink("headset", "Headset")
         try:
-            await until(lambda: back, 5, "on_back")
+            await until(lambda: back, 5, what="on_back")
         finally:
             sound_server.unload_module(module)
     assert len(lost) == 1 and back[0].id == "pulse:output:headset"
@@ -142,9 +135,7 @@ def record_stream(target, seconds: float, flags: list | None = None) -> np.ndarr
     stream = target.open_input(callback=callback)
     assert stream.samplerate == RATE and stream.channels == 1
     with stream:
-        deadline = time.monotonic() + seconds + 5
-        while not done and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: done, seconds + 5, 0.01, error=None)  # a short capture is judged below
     return np.concatenate(got) if got else np.zeros(0, np.int16)
 
 

@@ -16,6 +16,7 @@ import threading
 import numpy as np
 import pytest
 
+from helpers.waits import until
 from polyphone.audio.files import MemorySink, PacedSource, tone
 from polyphone.engine.call import Call
 from polyphone.engine.request import CallRequest
@@ -56,10 +57,7 @@ async def one_call(url: str) -> None:
     request = CallRequest(url=url, token=TOKEN, mode="echo", fetch_ice_servers=False)
     call = Call(request, PacedSource(tone(seconds=1.0)), sink, lambda _e: None)
     task = asyncio.ensure_future(call.run())
-    for _ in range(200):  # until audio came back, at most 10 s
-        if task.done() or sink.frames > 25:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: task.done() or sink.frames > 25, 10, 0.05, error=None)  # audio came back
     await call.hangup()
     result = await asyncio.wait_for(task, 10)
     assert result.ok, result.error

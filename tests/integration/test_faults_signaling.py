@@ -26,14 +26,15 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
+from helpers.waits import until
 from polyphone import protocol
 from polyphone.audio.files import MemorySink, PacedSource, SilenceSource, read_wav
 from polyphone.engine.call import Call
 from polyphone.engine.events import CallState, ConnectionChanged, ErrorKind, LogLine
 from polyphone.engine.request import CallRequest
 from polyphone.engine.signaling import SignalingClient, SignalingOptions
-from polyphone.gui import errors as banner
 from polyphone.paths import resource
+from polyphone.services import errors as banner
 
 pytestmark = pytest.mark.integration
 TOKEN = "faults-token-2b8e41"
@@ -110,10 +111,7 @@ async def engine_call(url: str, seconds: float, *, reconnect_delays=(1.0, 2.0, 4
                 signaling_factory=lambda u: SignalingClient(
                     u, SignalingOptions(reconnect_delays=reconnect_delays)))
     task = asyncio.ensure_future(call.run())
-    for _ in range(int(seconds / 0.05)):
-        if task.done():
-            break
-        await asyncio.sleep(0.05)
+    await until(task.done, seconds, 0.05, error=None)  # the call ends, or `seconds` pass
     if not task.done():
         await call.hangup()
     return await asyncio.wait_for(task, 15), events
@@ -177,10 +175,7 @@ async def test_a_gateway_gone_for_good_fails_after_the_retries(gateway_factory) 
     gw = await gateway_factory(tokens=[TOKEN])
     async with relay_to(gw.url) as relay:
         call_task = asyncio.ensure_future(engine_call(relay.url, 20, reconnect_delays=(0.1, 0.2, 0.3)))
-        for _ in range(200):
-            if relay.session_id:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: relay.session_id, 10, 0.05, error=None)
         await asyncio.sleep(0.5)
         relay.refuse = True
         relay.drop()

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import run_polyphone
+from helpers.waits import until
 from polyphone import protocol
 from polyphone.audio.files import MemorySink, SilenceSource, WavSink
 from polyphone.engine.call import Call
@@ -36,8 +37,8 @@ from polyphone.engine.events import (
 )
 from polyphone.engine.request import CallRequest
 from polyphone.engine.signaling import SignalingClient, SignalingOptions
-from polyphone.gui import errors as banner
 from polyphone.localgw.faults import ERROR_SHAPE_MESSAGE, Faults
+from polyphone.services import errors as banner
 
 pytestmark = pytest.mark.integration
 TOKEN = "fidelity-token-5a17c3"
@@ -49,9 +50,7 @@ async def engine_call(url: str, seconds: float, sink=None, mode: str = "echo"):
     call = Call(request, SilenceSource(), sink or MemorySink(), events.append,
                 signaling_factory=lambda u: SignalingClient(u, SignalingOptions(reconnect_delays=(0.2, 0.4))))
     task = asyncio.ensure_future(call.run())
-    deadline = time.monotonic() + seconds
-    while not task.done() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until(task.done, seconds, 0.05, error=None)  # the call ends, or `seconds` pass
     if not task.done():
         await call.hangup()
     return await asyncio.wait_for(task, 15), events, call

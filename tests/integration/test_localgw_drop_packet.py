@@ -11,9 +11,9 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
+from helpers.gateway_caller import recv_message, wait_until
 from polyphone.audio import jitter
 from polyphone.localgw import Faults
-from polyphone.localgw.testing import recv_message, wait_until
 from polyphone.protocol import Answer
 
 pytestmark = pytest.mark.integration

@@ -21,11 +21,11 @@ from aiortc.sdp import candidate_from_sdp
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from helpers.gateway_caller import recv_message, wait_until
 from polyphone import protocol
+from polyphone.cli import gateway as gateway_cli
 from polyphone.localgw import Faults
-from polyphone.localgw import cli as gateway_cli
 from polyphone.localgw.faults import bad_candidate_frames
-from polyphone.localgw.testing import recv_message, wait_until
 from polyphone.protocol import Answer, Candidate, ErrorCode, IceCandidate
 
 pytestmark = pytest.mark.integration

@@ -28,6 +28,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers.waits import until
 from polyphone.audio.analysis import level_dbfs
 from polyphone.audio.files import FrameConsumer, PacedSource, frame_to_mono
 from polyphone.engine.call import Call
@@ -65,10 +66,7 @@ async def echo_round_trip_ms(url: str) -> float:
     call = Call(CallRequest(url=url, token=TOKEN, mode="echo", fetch_ice_servers=False), source, sink,
                 lambda _e: None)
     task = asyncio.ensure_future(call.run())
-    for _ in range(100):
-        if sink.first_loud is not None or task.done():
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: sink.first_loud is not None or task.done(), 5, 0.05, error=None)
     await call.hangup()
     assert (await task).connected and sink.first_loud is not None and source.started_at is not None
     return 1000 * (sink.first_loud - (source.started_at + lead / 48_000))

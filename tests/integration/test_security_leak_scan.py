@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from helpers import leak_scan
+from helpers.waits import until
 from polyphone.audio.files import MemorySink, PacedSource, read_wav
 from polyphone.audio.recorder import CallRecorder, safe_recording_name
 from polyphone.engine.call import Call
@@ -113,9 +114,7 @@ async def engine_call(tmp: Path, token: str, url: str) -> None:
         request = CallRequest(url=url, token=token, mode="echo", fetch_ice_servers=False)
         call = Call(request, PacedSource(speech), MemorySink(), listener)
         task = asyncio.ensure_future(call.run())
-        deadline = time.monotonic() + 20
-        while not call.result.connected and not task.done() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await until(lambda: call.result.connected or task.done(), 20, 0.05, error=None)
         await asyncio.sleep(1.0)
         result = await asyncio.wait_for(call.hangup(), 15)
     finally:

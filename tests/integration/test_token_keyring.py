@@ -94,4 +94,6 @@ def test_no_keyring_offers_the_session_only_way(tmp_path) -> None:
     assert "No system keyring" in r.stderr and "POLYPHONE_TOKEN" in r.stderr
     assert "Traceback" not in r.stderr
     r = polyphone(env, "call", "--url", "ws://127.0.0.1:9/x", "--profile", "P")
-    assert r.returncode in (2, 6) and "Traceback" not in r.stderr
+    # Nothing made a profile P in this fresh config: a usage error, before any keyring is asked.
+    assert r.returncode == 2 and "No profile named 'P'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -14,6 +14,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from helpers.waits import until
 from polyphone.audio.analysis import SILENCE_FLOOR_DBFS, VoiceActivity, level_dbfs
 from polyphone.audio.files import FRAME_SAMPLES, SAMPLE_RATE, make_frame, tone
 from polyphone.localgw.agents import DemoAgent, EchoAgent, agent_kind_for, load_greeting, make_agent
@@ -217,10 +218,7 @@ async def test_echo_agent_returns_frames_with_monotonic_pts():
 async def test_echo_agent_reads_the_caller_even_when_nobody_pulls():
     agent = EchoAgent()
     agent.start(FakeTrack([make_frame(loud(), i) for i in range(30)]))
-    for _ in range(200):
-        if agent.frames_heard == 30:
-            break
-        await asyncio.sleep(0.005)
+    await until(lambda: agent.frames_heard == 30, 1.0, 0.005, error=None)
     assert agent.frames_heard == 30
     assert agent.output.dropped >= 20  # only the last 200 ms are kept
     await agent.stop()
@@ -231,10 +229,7 @@ async def test_demo_agent_reads_every_incoming_frame():
     frames.append(make_frame(np.zeros(441, np.int16), 0, rate=22_050))  # odd rate: resampled
     agent = DemoAgent(think_ms=50, greeting=np.zeros(0, np.int16))
     agent.start(FakeTrack(frames))
-    for _ in range(200):
-        if agent.frames_heard == len(frames):
-            break
-        await asyncio.sleep(0.005)
+    await until(lambda: agent.frames_heard == len(frames), 1.0, 0.005, error=None)
     assert agent.frames_heard == len(frames) and agent.bad_frames == 0
     assert agent.logic.utterances == 1
     frame = await agent.output.recv()

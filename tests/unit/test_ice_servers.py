@@ -13,6 +13,7 @@ import pytest
 from aiortc.rtcicetransport import connection_kwargs
 
 import polyphone
+from helpers.waits import until
 from polyphone import protocol
 from polyphone.audio.files import NullSink, SilenceSource
 from polyphone.engine import ice, net
@@ -249,11 +250,7 @@ async def test_a_hanging_fetch_does_not_hold_call_setup_and_a_real_region_gets_p
                 signaling_factory=sig, peer_factory=peer, ice_fetcher=hanging_fetch)
     t0 = time.monotonic()
     runner = asyncio.ensure_future(call.run())
-    for _ in range(200):
-        if "sig" in made and made["sig"].offer_at is not None:
-            break
-        await asyncio.sleep(0.01)
-    assert made["sig"].offer_at is not None
+    await until(lambda: "sig" in made and made["sig"].offer_at is not None, 2.0, 0.01, "the offer")
     assert made["sig"].offer_at - t0 < 0.05 + ice.FETCH_GRACE_S + 0.5  # not the fetch's 1 s
     assert made["peer"].servers == [IceServer((ice.PUBLIC_STUN_URL,))]
     await asyncio.sleep(1.1)  # the fetch ends while the call is still up: logged, not used

@@ -34,7 +34,7 @@ def test_a_lost_packet_never_blocks_what_follows() -> None:
     assert buf.gaps == 1
 
 
-def test_stock_aiortc_buffer_holds_and_stalls_as_the_field_notes_say() -> None:
+def test_stock_aiortc_buffer_prefetches_four_frames_and_stalls_behind_a_gap() -> None:
     # The behaviour we replace: 4 frames of prefetch, and a gap holds everything behind it.
     stock = JitterBuffer(capacity=16, prefetch=4)
     released = [stock.add(packet(s))[1] for s in range(4)]

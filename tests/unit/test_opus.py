@@ -14,6 +14,7 @@ from aiortc.rtp import RtpPacket
 from av import Packet
 
 from helpers.fake_capture import FakeCapture
+from helpers.waits import until
 from polyphone.audio import jitter
 from polyphone.audio.capture import MicrophoneTrack
 from polyphone.audio.files import FRAME_SAMPLES, SAMPLE_RATE, frame_to_mono
@@ -118,11 +119,8 @@ async def test_a_real_call_plays_through_the_inline_decoder_in_mono() -> None:
         buffer = jitter.install(answerer.getTransceivers()[0].receiver)
         await answerer.setLocalDescription(await answerer.createAnswer())
         await caller.setRemoteDescription(answerer.localDescription)
-        for _ in range(300):  # up to 3 s, while the track keeps time with silence
-            if len(got) >= 10:
-                break
-            await asyncio.sleep(0.01)
-        assert len(got) >= 10, f"only {len(got)} frames arrived"
+        # up to 3 s, while the track keeps time with silence
+        await until(lambda: len(got) >= 10, 3.0, 0.01, lambda: f"10 frames (only {len(got)} arrived)")
         assert all(f.layout.name == "mono" for f in got)
         assert buffer.released >= 10 and buffer.decode is not None and buffer.decode.errors == 0
     finally:

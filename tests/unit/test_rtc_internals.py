@@ -21,6 +21,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
+from helpers.waits import until
 from polyphone import rtc_internals
 from polyphone.audio import jitter
 from polyphone.engine import ice
@@ -55,13 +56,6 @@ class ToneTrack(AudioStreamTrack):
         return out
 
 
-async def wait_until(cond, timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    return bool(cond())
-
-
 class Loopback:
     """A caller sending a tone to an answerer that reads what arrives, both in this process."""
 
@@ -93,7 +87,7 @@ class Loopback:
 
     async def tone_arrives(self, frames: int = 25) -> bool:
         """At least `frames` frames arrived, and the last ones carry the tone."""
-        if not await wait_until(lambda: len(self.frames) >= frames):
+        if not await until(lambda: len(self.frames) >= frames, WAIT_S, error=None):
             return False
         peak = max(int(np.abs(f.to_ndarray()).max()) for f in self.frames[-10:])
         return peak > 1000
@@ -252,12 +246,12 @@ async def test_activity_stamps_datagrams_and_stun_requests_on_a_live_call(loopba
     for side in ("caller", "answerer"):
         activity = watched[side]
         assert activity is not None
-        assert await wait_until(lambda: activity.data_at is not None and activity.stun_at is not None), \
-            f"{side}: {activity}"
+        assert await until(lambda: activity.data_at is not None and activity.stun_at is not None,
+                           WAIT_S, error=None), f"{side}: {activity}"
         assert before <= activity.last_at <= time.monotonic()
     assert await loopback.tone_arrives()
     data_at = watched["answerer"].data_at
-    assert await wait_until(lambda: watched["answerer"].data_at > data_at, 2.0)  # keeps stamping
+    assert await until(lambda: watched["answerer"].data_at > data_at, 2.0, error=None)  # keeps stamping
 
 
 async def test_activity_on_a_changed_aioice_is_not_watched_and_the_call_works(
