@@ -244,3 +244,32 @@ def test_per_frame_cost_is_small():
     cap_us, ren_us = 1e6 * np.median(capture), 1e6 * np.median(render)
     print(f"per 10 ms frame: capture {cap_us:.0f} us, render {ren_us:.0f} us")
     assert cap_us + ren_us < 2_000  # a 10 ms budget; measured ~110 us here
+
+
+def test_the_pipeline_feeds_what_the_speaker_was_given_before_each_microphone_frame():
+    """On a 48 kHz speaker the reference is what the output callback handed the device (a ring
+    written in the callback), drained into the canceller just before the microphone frame."""
+    from polyphone.audio.pipeline import AudioPipeline
+    from polyphone.audio.ring import Ring
+
+    calls: list[tuple[str, int]] = []
+
+    class Recording:
+        def process_render(self, samples):
+            calls.append(("render", len(samples)))
+
+        def process_capture(self, samples, out=None):
+            calls.append(("capture", len(samples)))
+            return samples
+
+    pipeline = AudioPipeline()
+    pipeline.processor = Recording()
+    pipeline.sink.played = Ring(48_000)
+    pipeline.sink.played.write(np.ones(30_000, np.int16))     # 0.625 s: more than one scratch
+    pipeline._process_mic(np.zeros(960, np.int16))
+    assert calls == [("render", 24_000), ("render", 6_000), ("capture", 960)]
+    pipeline._on_speaker(np.ones(960, np.int16), 0.0)          # decoded audio: not the reference
+    assert calls[-1] == ("capture", 960)
+    pipeline.sink.played = None                                # a 44.1 kHz speaker: it is
+    pipeline._on_speaker(np.ones(960, np.int16), 0.0)
+    assert calls[-1] == ("render", 960)

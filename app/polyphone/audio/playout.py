@@ -231,6 +231,10 @@ class Playout:
         self.last_callback = 0.0
         self._scratch: np.ndarray | None = None
         self._latency: tuple[OpenedStream | None, float] = (None, 0.0)
+        # What the speaker was actually given, as it was given (48 kHz devices): the echo
+        # canceller's reference, fed in step with the microphone (AudioPipeline). None on a
+        # device at another rate, where the decoded audio is the reference instead.
+        self.played: Ring | None = None
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio thread
         out = outdata[:, 0]
@@ -244,6 +248,9 @@ class Playout:
             np.multiply(out, volume, out=work)
             np.clip(work, -32767, 32767, out=work)  # above 100 %: limit, never wrap around
             out[:] = work
+        played = self.played
+        if played is not None:
+            played.write(out)
         if outdata.shape[1] > 1:  # a stereo-only device: the same on both sides
             outdata[:, 1:] = outdata[:, :1]
         self.callbacks += 1
@@ -255,6 +262,7 @@ class Playout:
         if self.opened is None or opened.rate != self.buffer.out_rate:
             self.buffer = PlayoutBuffer(opened.rate, min_target_ms=self._limits[0],
                                         max_target_ms=self._limits[1])
+        self.played = Ring(SAMPLE_RATE) if opened.rate == SAMPLE_RATE else None
         self.opened = opened
         self.callbacks = 0
         self.last_callback = time.monotonic()
