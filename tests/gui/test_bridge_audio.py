@@ -66,5 +66,7 @@ def test_a_call_with_the_real_pipeline_meters_and_records(sound_server, make_bri
         assert w.getnchannels() == 2 and w.getframerate() == 48_000 and w.getnframes() > 48_000
         pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2)
     assert np.abs(pcm[:, 0]).max() > 3000 and np.abs(pcm[:, 1]).max() > 1000  # caller left, agent right
-    # AudioPipeline.start() opens both devices (pactl + PortAudio) on the loop: ~50-100 ms here.
-    assert bridge.last_max_lag_ms < 400
+    # Set-up and call: the devices open in worker threads and the keyring is read in one, so
+    # the loop's worst here was 1-9 ms (12 ms with a core kept busy); 400 ms before the
+    # application layer. 100 ms leaves room for a loaded CI machine, not for a blocking call.
+    assert bridge.last_max_lag_ms < 100
