@@ -3,7 +3,7 @@
 A local gateway (echo agent) runs in its own process; `polyphone call --concurrency N
 --play speech --json` runs against it for --seconds at N = 1, 2, 4, 8, 12, 16, 24, …
 (until the deadlines are missed, or --max). The criterion is the CLI's own
-(app/polyphone/cli/load.py): no more than 1 % of frames sent late (> 20 ms after due),
+(app/polyphone/services/load_run.py): no more than 1 % of frames sent late (> 20 ms after due),
 no more than 1 % of receive intervals over 60 ms, and the event loop's p99 lag under
 20 ms. CPU is sampled from /proc for the client and the gateway separately: both share
 this machine's cores, so the gateway's share is load the client would not carry against

@@ -13,21 +13,14 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from .. import config
-from ..audio.files import SAMPLE_RATE, NullSink, PacedSource, SilenceSource, WavSink, WavSource, read_wav
-from ..engine.call import Call
 from ..engine.events import (
     AgentSilence,
     AudioStats,
-    CallState,
     ConnectionChanged,
     DeviceChanged,
     ErrorKind,
@@ -42,14 +35,16 @@ from ..engine.events import (
 from ..engine.request import CallRequest, Timeouts
 from ..paths import resource
 from ..secrets import SecretStoreError
+from ..services import headless
 from ..services.errors import EDIT_TOKEN, PrepError
+from ..services.headless import MediaError, Plan
+from ..services.load_run import run_many
 from ..services.local_gateway import EmbeddedGateway
 from ..services.redact import Redactor
 from ..services.requests import RequestBuilder, Target
 from ..services.tokens import TokenVault
 from .call_result import exit_code, report, result_json
 
-PLAY_TAIL_S = 2.0  # after --play ends (and no --duration), wait this long for the reply
 DEMO_LEAD_S = 4.5   # the demo agent's greeting is ~4 s
 DEMO_REPLY_S = 4.5  # it repeats the ~4 s prompt after its think time
 
@@ -209,120 +204,31 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--concurrency plays files, not sound devices; drop --input/--output")
 
 
+def plan(args: argparse.Namespace) -> Plan:
+    demo = bool(args.demo)
+    return Plan(play=args.play, record=args.record, duration=args.duration,
+                lead_s=DEMO_LEAD_S if demo and args.play else 0.0, reply_s=DEMO_REPLY_S if demo else 0.0,
+                input=args.input, output=args.output, processing=not args.no_processing)
+
+
 async def _main(args: argparse.Namespace) -> int:
     _check(args)
     async with contextlib.AsyncExitStack() as stack:
         request = await request_for(target(args), stack)
-        if args.concurrency is not None:
-            return await _many(request, args)
-        return await _one(request, args, stack)
-
-
-async def _one(request: CallRequest, args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> int:
-    show = _printer(args)
-    audio: dict = {"turn_latencies_ms": [], "stats": None}
-    connected = asyncio.Event()
-
-    def listener(event: Event) -> None:
-        if isinstance(event, StateChanged) and event.state is CallState.CONNECTED:
-            connected.set()
-        elif isinstance(event, TurnLatency):
-            audio["turn_latencies_ms"].append(round(event.latency_ms, 1))
-        elif isinstance(event, AudioStats):
-            audio["stats"] = {k: v for k, v in asdict(event).items() if k != "t"}
-        show(event)
-
-    if args.input or args.output:
-        source, sink = await _devices(args, listener, stack)
-    else:
-        source, sink = _files(args)
-    call = Call(request, source, sink, listener)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(call.hangup()))
-    ender = asyncio.ensure_future(_end_when_due(call, connected, source, args))
-    try:
-        result = await call.run()
-    finally:
-        ender.cancel()
+        try:
+            if args.concurrency is not None:
+                return await _many(request, args)
+            result, audio = await headless.run(request, plan(args), _printer(args), stack)
+        except MediaError as exc:
+            raise (DeviceUsageError if exc.device else UsageError)(exc.message) from None
     if args.demo and args.record and result.connected:
         print(f"The demo agent's reply was recorded to {args.record}", file=sys.stderr)
     return report(result, args, audio)
 
 
-def _files(args: argparse.Namespace):
-    try:
-        source = _source(args)
-    except (OSError, ValueError, EOFError) as exc:
-        raise UsageError(f"--play: cannot read {args.play!r} as a 16-bit WAV ({exc})") from None
-    try:
-        sink = WavSink(args.record) if args.record else NullSink()
-    except OSError as exc:
-        raise UsageError(f"--record: cannot write {args.record!r} ({exc.strerror})") from None
-    return source, sink
-
-
-def _device_id(text: str | None, kind: str) -> str | None:
-    from ..audio.devices import find_device
-
-    if text is None or text == "default":
-        return None
-    device = find_device(text, kind)
-    if device is None:
-        raise UsageError(f"no {kind} device matches {text!r}; see `polyphone devices`")
-    return device.id
-
-
-async def _devices(args: argparse.Namespace, show, stack: contextlib.AsyncExitStack):
-    """Real microphone and speaker through the audio pipeline (processing, meters, recording)."""
-    from ..audio.devices import DeviceError
-    from ..audio.pipeline import AudioPipeline, AudioSettings
-
-    if args.play:
-        raise UsageError("--play sends a file instead of the microphone; drop --input/--output")
-    on = not args.no_processing
-    try:
-        settings = AudioSettings(
-            input_device=_device_id(args.input, "input"),
-            output_device=_device_id(args.output, "output"),
-            echo_cancellation=on, noise_suppression=on, gain_control=on,
-            record_path=Path(args.record) if args.record else None)
-        pipeline = AudioPipeline(settings, show)
-        await pipeline.start()
-    except DeviceError as exc:
-        raise DeviceUsageError(str(exc)) from None
-    stack.push_async_callback(pipeline.stop)
-    return pipeline.source, pipeline.sink
-
-
-def _source(args: argparse.Namespace):
-    if not args.play:
-        return SilenceSource()
-    if args.demo:  # let the agent finish its greeting before the caller speaks
-        lead = np.zeros(int(DEMO_LEAD_S * SAMPLE_RATE), np.int16)
-        return PacedSource(np.concatenate([lead, read_wav(args.play)]))
-    return WavSource(args.play)
-
-
-async def _end_when_due(call: Call, connected: asyncio.Event, source, args) -> None:
-    await connected.wait()
-    if args.duration is not None:
-        await asyncio.sleep(args.duration)
-    elif args.play:
-        while not source.finished:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(PLAY_TAIL_S + (DEMO_REPLY_S if args.demo else 0.0))
-    else:
-        return  # until Ctrl+C or the agent hangs up
-    await call.hangup()
-
-
 async def _many(request: CallRequest, args: argparse.Namespace) -> int:
-    from .load import run_many
-
     print(f"[load] {args.concurrency} calls at once", file=sys.stderr, flush=True)
-    calls, figures = await run_many(args.concurrency, lambda _i: request, args, _end_when_due)
+    calls, figures = await run_many(args.concurrency, lambda _i: request, plan(args))
     codes = [exit_code(c["result"]) for c in calls]
     lag = figures["loop_lag_ms"]
     print(f"[load] {figures['connected']}/{figures['calls']} connected; "

@@ -1,7 +1,7 @@
-"""`polyphone call --concurrency N`: N calls at once from one process, for load-testing an agent.
+"""Many calls at once from one process, for load-testing an agent (`polyphone call --concurrency N`).
 
-Each call has its own source (the `--play` file, or silence) and its own sink (a
-`--record` file numbered per call, or nothing). What "audio missed its deadlines"
+Each call has its own source (the plan's file, or silence) and its own sink (the plan's
+recording, numbered per call, or nothing). What "audio missed its deadlines"
 means here, measured per call and for the process:
 
   send     a 20 ms frame handed to the encoder more than 20 ms after it was due
@@ -16,19 +16,19 @@ late on either side and the loop's p99 lag stayed under 20 ms (one frame).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from av import AudioFrame
 
-from ..audio.files import NullSink, PacedSource, SilenceSource, WavSink, WavSource
+from ..audio.files import NullSink, WavSink
 from ..engine.call import Call, CallResult
 from ..engine.events import CallState, Event, StateChanged
 from ..engine.request import CallRequest
+from .headless import Plan, file_media, hang_up_when_due
 
 GAP_S = 0.06
 LATE_SHARE = 0.01
@@ -74,14 +74,13 @@ def _p(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one(index: int, request: CallRequest, args: argparse.Namespace,
-              end_when_due: Callable[..., Awaitable[None]]) -> dict[str, Any]:
-    source: PacedSource = WavSource(args.play) if args.play else SilenceSource()
+async def one(index: int, request: CallRequest, plan: Plan) -> dict[str, Any]:
     record = None
-    if args.record:
-        path = Path(args.record)
+    if plan.record:
+        path = Path(plan.record)
         record = path.with_name(f"{path.stem}-{index}{path.suffix or '.wav'}")
-    counter = GapCounter(WavSink(record) if record else NullSink())
+    source, sink = file_media(plan, record=str(record) if record else "")
+    counter = GapCounter(sink)
     connected = asyncio.Event()
 
     def listener(event: Event) -> None:
@@ -89,7 +88,7 @@ async def one(index: int, request: CallRequest, args: argparse.Namespace,
             connected.set()
 
     call = Call(request, source, counter.sink, listener)
-    ender = asyncio.ensure_future(end_when_due(call, connected, source, args))
+    ender = asyncio.ensure_future(hang_up_when_due(call, connected, source, plan))
     try:
         result: CallResult = await call.run()
     finally:
@@ -101,14 +100,13 @@ async def one(index: int, request: CallRequest, args: argparse.Namespace,
                         "worst_gap_ms": round(counter.worst_s * 1000, 1)}}
 
 
-async def run_many(n: int, make_request: Callable[[int], CallRequest], args: argparse.Namespace,
-                   end_when_due: Callable[..., Awaitable[None]]) -> tuple[list[dict], dict]:
+async def run_many(n: int, make_request: Callable[[int], CallRequest], plan: Plan) -> tuple[list[dict], dict]:
     """Runs `n` calls at once; returns the per-call entries and the process's figures."""
     lags: list[float] = []
     stop = asyncio.Event()
     sampler = asyncio.ensure_future(loop_lag(lags, stop))
     try:
-        calls = await asyncio.gather(*(one(i + 1, make_request(i), args, end_when_due)
+        calls = await asyncio.gather(*(one(i + 1, make_request(i), plan)
                                        for i in range(n)))
     finally:
         stop.set()
