@@ -7,10 +7,11 @@ import asyncio
 import pytest
 
 from helpers.qt_waits import Recorder, until
+from helpers.stores import LockedStore
 from polyphone import config
 from polyphone.engine.events import ErrorKind, SelectedPair, StatsSample
 from polyphone.localgw import LocalGateway
-from polyphone.secrets import SecretStoreError, token_key
+from polyphone.secrets import token_key
 from polyphone.services import errors
 
 TOKEN = "bridge-test-token-7d2e"
@@ -85,18 +86,7 @@ def test_a_remote_profile_reads_its_token_at_call_time(make_bridge, qloop) -> No
         qloop.run(gw.stop())
 
 
-class LockedKeyring:
-    def get(self, key):
-        raise SecretStoreError("The system keyring is locked.", "Unlock it and try again.")
-
-    def set(self, key, value):
-        raise SecretStoreError("The system keyring is locked.", "Unlock it and try again.")
-
-    def delete(self, key):
-        raise SecretStoreError("The system keyring is locked.", "Unlock it and try again.")
-
-    def backend_name(self):
-        return "none"
+LockedKeyring = LockedStore
 
 
 def test_a_locked_keyring_is_explained_and_a_session_token_works(make_bridge, qloop) -> None:

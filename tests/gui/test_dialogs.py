@@ -8,13 +8,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from helpers.qt_waits import until
+from helpers.stores import LockedStore
 from polyphone import config
 from polyphone.config import Profile, ProfileStore, Settings
 from polyphone.gui.dialogs.history_dialog import HistoryDialog
 from polyphone.gui.dialogs.profile_dialog import ProfileDialog
 from polyphone.gui.dialogs.settings_dialog import SettingsDialog
 from polyphone.history import CallRecord, History
-from polyphone.secrets import MemoryStore, SecretStoreError, token_key
+from polyphone.secrets import MemoryStore, token_key
 from polyphone.services.tokens import TokenVault
 
 
@@ -128,13 +129,7 @@ def test_cancel_writes_nothing(qtbot, qloop, tmp_path) -> None:
     assert (tmp_path / "profiles.toml").read_text() == before
 
 
-class Locked(MemoryStore):
-    def _fail(self, *a):
-        raise SecretStoreError("The system keyring is locked.", "Unlock it and try again.")
-    get = set = delete = _fail
-
-    def backend_name(self):
-        return "none"
+Locked = LockedStore
 
 
 def test_a_locked_keyring_keeps_the_token_for_this_session_only(qtbot, qloop, tmp_path) -> None:

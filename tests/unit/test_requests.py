@@ -7,9 +7,10 @@ import asyncio
 
 import pytest
 
+from helpers.stores import LockedStore
 from polyphone import config, protocol
 from polyphone.engine.request import Timeouts
-from polyphone.secrets import MemoryStore, SecretStoreError, token_key, turn_key
+from polyphone.secrets import MemoryStore, token_key, turn_key
 from polyphone.services.errors import EDIT_TOKEN, ErrorKind, PrepError
 from polyphone.services.local_gateway import EmbeddedGateway
 from polyphone.services.redact import Redactor
@@ -78,11 +79,8 @@ def test_no_token_and_a_locked_keyring_are_explained(tmp_path, monkeypatch) -> N
         build(builder(tmp_path), Target(url="wss://other.example.com/x"))
     assert "POLYPHONE_TOKEN" in info.value.error.message
 
-    class Locked(MemoryStore):
-        def get(self, key):
-            raise SecretStoreError("The system keyring is locked.", "Unlock it.")
     with pytest.raises(PrepError) as info:
-        build(builder(tmp_path, Locked()), Target("Bookings"))
+        build(builder(tmp_path, LockedStore()), Target("Bookings"))
     assert info.value.error.kind is ErrorKind.KEYRING and "locked" in info.value.error.message
 
 

@@ -3,6 +3,7 @@ renamed, deleted, forgotten and typed tokens land on Save (keyring or this sessi
 
 from __future__ import annotations
 
+from helpers.stores import LockedStore
 from polyphone.secrets import MemoryStore, SecretStoreError, token_key, turn_key
 from polyphone.services.token_changes import TokenChange, apply_token_changes, lookup_all
 from polyphone.services.tokens import TokenVault
@@ -10,13 +11,7 @@ from polyphone.services.tokens import TokenVault
 TOKEN = "tok-secret-8c1e77"
 
 
-class Locked(MemoryStore):
-    def _fail(self, *a):
-        raise SecretStoreError("The system keyring is locked.", "Unlock it and try again.")
-    get = set = delete = _fail
-
-    def backend_name(self):
-        return "none"
+Locked = LockedStore
 
 
 def vault_with(**tokens: str) -> tuple[TokenVault, MemoryStore]:
