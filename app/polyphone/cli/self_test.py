@@ -231,19 +231,18 @@ def check_call() -> str:
 
 
 async def _loopback_call() -> str:
-    from .. import config
+    import contextlib
+
     from ..audio.analysis import level_dbfs
     from ..audio.files import SAMPLE_RATE, MemorySink, ToneSource
     from ..engine.call import Call
-    from ..services.local_gateway import EmbeddedGateway
-    from ..services.redact import Redactor
-    from ..services.requests import RequestBuilder, Target
-    from ..services.tokens import TokenVault
+    from ..services.requests import Target
+    from .call import request_for
 
-    gateway = EmbeddedGateway(agent="echo")
-    try:  # the request as every call builds it: no profile, no URL -> the embedded gateway
-        builder = RequestBuilder(config.ProfileStore(), TokenVault(), gateway, Redactor())
-        request = await builder.build(Target(mode="echo"))
+    # The request as every call builds it: no profile, no URL -> the embedded gateway, whose
+    # echo agent answers mode "echo"; it stops when the stack closes.
+    async with contextlib.AsyncExitStack() as stack:
+        request = await request_for(Target(mode="echo"), stack)
         sink = MemorySink()
         call = Call(request, ToneSource(), sink)
         task = asyncio.ensure_future(call.run())
@@ -254,8 +253,6 @@ async def _loopback_call() -> str:
             await asyncio.sleep(0.05)
         await call.hangup()
         result = await task
-    finally:
-        await gateway.stop()
     if result.error is not None:
         raise Failed(f"the loopback call failed: {result.error.message}", result.error.action)
     if not result.connected:

@@ -91,7 +91,7 @@ class RequestBuilder:
 
     def _secrets(self, profile: config.Profile, target: Target) -> tuple[str, dict[str, str | None]]:
         """The token and TURN credentials (blocking: runs in a worker thread)."""
-        if profile.name == AD_HOC and target.profile is None:
+        if target.profile is None:   # a URL alone: only POLYPHONE_TOKEN can go with it
             found = self.vault.from_environment()
             if found is None:
                 raise PrepError(AppError(ErrorKind.CONFIG, "No token: set POLYPHONE_TOKEN, or call a "
