@@ -21,17 +21,27 @@ from polyphone.paths import resource
 pytestmark = pytest.mark.integration
 TOKEN = "pause-token-0c5e2b"
 RATE = 48_000
-PAUSE = (3.0, 20.0)
+PAUSE = (6.0, 20.0)
+TRIES = 2   # round trips each side of the pause; the shortest of them is the path's latency
 
 
 async def round_trip(sound_server, speech) -> tuple[float, float]:
-    """(lag in seconds, word-by-word correlation) of `speech` sent into the mic and heard."""
+    """(lag in seconds, word-by-word correlation) of `speech` sent into the mic and heard.
+
+    One clip's lag varies by up to ~30 ms with scheduling (89-143 ms before the pause on one
+    tree, same code): only ever later than the path itself. `shortest` keeps the least of a few."""
     mic, spk = sound_server.record("micsink.monitor"), sound_server.record("spk.monitor")
     await asyncio.to_thread(sound_server.play_into_mic, speech)
     await asyncio.sleep(0.8)
     sent, heard = mic.stop(), spk.stop()
     _corr, lag = best_lag_correlation(sent, heard, max_lag_s=1.0)
     return lag, segment_correlation(sent, heard, lag)
+
+
+async def shortest(sound_server, speech) -> tuple[float, float]:
+    trips = [await round_trip(sound_server, speech) for _ in range(TRIES)]
+    heard = [trip for trip in trips if trip[1] >= 0.7] or trips   # a clip whose words came back
+    return min(heard, key=lambda trip: trip[0])
 
 
 async def test_the_agents_audio_plays_at_once_after_a_20_s_pause(sound_server, gateway_factory):
@@ -46,12 +56,12 @@ async def test_the_agents_audio_plays_at_once_after_a_20_s_pause(sound_server, g
     try:
         call, task = await start_call(gw, pipeline, "echo", events, TOKEN)
         await asyncio.sleep(0.5)
-        before = await round_trip(sound_server, speech[: RATE])   # done before the pause starts
+        before = await shortest(sound_server, speech[: RATE])   # done before the pause starts
         session = next(iter(gw.sessions.values()))
         await until(lambda: session.rtp_pause is not None and session.rtp_pause.ended_at is not None,
                     PAUSE[0] + PAUSE[1] + 5, 0.05, "the gateway's RTP pause to end")
         paused = session.rtp_pause.ended_at - session.rtp_pause.started_at
-        after = await round_trip(sound_server, speech[: RATE])
+        after = await shortest(sound_server, speech[: RATE])
         await call.hangup()
         result = await task
     finally:
