@@ -5,6 +5,7 @@ whose stereo recording lands in the history."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import wave
 
 import numpy as np
@@ -41,7 +42,8 @@ def test_a_call_with_the_real_pipeline_meters_and_records(sound_server, make_bri
     bridge.settings.recording = True
     bridge.settings.recording_folder = str(tmp_path / "rec")
     seen = Recorder(bridge)
-    media.warm_up()
+    assert media.warm_up() == [] and media.warm_up(media.CALL_MODULES) == []   # as the app does
+    before = set(sys.modules)
     bridge.lag.start()
 
     async def scenario():
@@ -60,6 +62,8 @@ def test_a_call_with_the_real_pipeline_meters_and_records(sound_server, make_bri
     finally:
         bridge.lag.stop()
     print(f"\nevent loop lag with the real pipeline: worst {bridge.last_max_lag_ms} ms")
+    # Nothing is imported during the call (each import on the loop is a stall: see CALL_MODULES).
+    assert sorted(set(sys.modules) - before) == []
     rec = bridge.history.list()[0]
     assert rec.result == "ended" and rec.recording_path
     with wave.open(rec.recording_path) as w:

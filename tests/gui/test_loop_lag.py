@@ -18,7 +18,8 @@ def test_loop_lag_during_set_up_and_a_call_stays_under_the_goal(make_bridge, qlo
     seen = Recorder(bridge)
     collector = MainThreadGC()
     from polyphone.services import call_media as media
-    media.warm_up()          # as the app does before its window opens
+    media.warm_up()          # as the app does before its window opens,
+    media.warm_up(media.CALL_MODULES)   # and once it is shown
     collector.start(freeze=True)
     bridge.lag.start()
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 from .. import APP_NAME, __version__, config
 from ..config import ConfigError, ProfileStore, Settings, SettingsStore
 from ..history import HistoryError
-from ..services.call_media import pipeline_problem, warm_up
+from ..services.call_media import CALL_MODULES, pipeline_problem, warm_up
 from .bridge import EngineBridge
 from .first_paint import FirstPaint
 from .gc_guard import MainThreadGC
@@ -102,6 +102,7 @@ class Polyphone:
         self.bridge.refresh_devices()
         self.bridge.check_keyring()
         asyncio.ensure_future(self.bridge.start_meter())
+        asyncio.ensure_future(asyncio.to_thread(warm_up, CALL_MODULES))  # off the first paint
         if self.args.demo:  # once the window has been painted (its first paint takes ~40 ms)
             QTimer.singleShot(DEMO_DELAY_MS, self.call_demo)
         if self.args.quit_after:

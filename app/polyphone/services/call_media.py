@@ -209,15 +209,26 @@ def list_devices() -> tuple[list[Any], list[Any]]:
 
 WARM_MODULES = ("polyphone.audio.pipeline", "polyphone.audio.check", "polyphone.localgw.server",
                 "livekit.rtc")
+# The rest a call would otherwise import on the loop: aiortc's DTLS and SRTP set-up
+# (cryptography), the echo watch (numpy.fft), the echo canceller's resources (livekit). Under
+# PySide6 each import costs more than usual (shiboken's import hook reads the module's source);
+# with a cold disk cache they stalled the first call's loop for 450-600 ms. The window imports
+# them in a worker thread once it is shown (~50 ms warm, ~150 ms cold): not on the way to the
+# first paint. tests/gui/test_bridge_audio.py fails when a call imports anything after both.
+CALL_MODULES = ("livekit.rtc.resources", "importlib.readers", "numpy.fft",
+                "cryptography.hazmat.backends.openssl", "cryptography.hazmat.primitives.ciphers",
+                "cryptography.hazmat.primitives.serialization",
+                "cryptography.hazmat.decrepit.ciphers.algorithms")
 
 
-def warm_up() -> list[str]:
-    """Import, before the window opens, what the first call would otherwise import on the loop
-    (livekit's echo canceller alone takes ~0.1-0.2 s). Returns the modules that failed."""
+def warm_up(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
+    """Import what the first call would otherwise import on the loop: WARM_MODULES before the
+    window opens (livekit's echo canceller alone takes ~0.1-0.2 s), CALL_MODULES in a worker
+    thread once it is shown. Returns the modules that failed."""
     import importlib
 
     failed = []
-    for name in WARM_MODULES:
+    for name in modules:
         try:
             importlib.import_module(name)
         except Exception:
