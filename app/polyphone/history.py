@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,24 +101,28 @@ class History:
         self.path = path or config.data_dir() / FILE_NAME
         self.notice = ""          # set when a damaged file was moved aside
         self._db: sqlite3.Connection | None = None
+        # The window writes a call's row from a worker thread (a commit's fsync can take half a
+        # second on a busy disk) and reads rows on the UI thread: one connection, one lock.
+        self._lock = threading.RLock()
 
     # --- opening ------------------------------------------------------------------
 
     def open(self) -> None:
-        if self._db is not None:
-            return
-        private_dir(self.path.parent)
-        try:
-            self._db = self._connect_and_migrate()
-        except sqlite3.DatabaseError as exc:
-            moved = self._move_aside()
-            self.notice = (f"The call history file could not be read ({exc}). It was moved to "
-                           f"{moved} and a new, empty history was started.")
-            self._db = self._connect_and_migrate()
+        with self._lock:
+            if self._db is not None:
+                return
+            private_dir(self.path.parent)
+            try:
+                self._db = self._connect_and_migrate()
+            except sqlite3.DatabaseError as exc:
+                moved = self._move_aside()
+                self.notice = (f"The call history file could not be read ({exc}). It was moved to "
+                               f"{moved} and a new, empty history was started.")
+                self._db = self._connect_and_migrate()
 
     def _connect_and_migrate(self) -> sqlite3.Connection:
         new = not self.path.exists()
-        db = sqlite3.connect(self.path, timeout=2.0)
+        db = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)  # guarded by _lock
         try:
             db.row_factory = sqlite3.Row
             if new or self.path.stat().st_mode & 0o077:  # made by us, or opened up by hand
@@ -170,9 +175,10 @@ class History:
         return self._db
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # --- rows ---------------------------------------------------------------------
 
@@ -183,8 +189,7 @@ class History:
                   record.call_sid, float(record.duration_s), record.result, record.error_code,
                   record.error_message, json.dumps([round(float(x), 1) for x in record.turn_latencies_ms]),
                   record.recording_path, json.dumps(record.details, default=str))
-        db = self._conn()
-        with db:
+        with self._lock, self._conn() as db:
             cur = db.execute(f"INSERT INTO calls ({', '.join(_COLUMNS)}) "
                              f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
         record.id = cur.lastrowid
@@ -198,18 +203,18 @@ class History:
             args.append(profile)
         sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
         args.append(int(limit))
-        return [_row_to_record(r) for r in self._conn().execute(sql, args)]
+        with self._lock:
+            return [_row_to_record(r) for r in self._conn().execute(sql, args)]
 
     def get(self, record_id: int) -> CallRecord | None:
-        row = self._conn().execute("SELECT * FROM calls WHERE id = ?", (record_id,)).fetchone()
+        with self._lock:
+            row = self._conn().execute("SELECT * FROM calls WHERE id = ?", (record_id,)).fetchone()
         return _row_to_record(row) if row else None
 
     def delete(self, record_id: int) -> bool:
-        db = self._conn()
-        with db:
+        with self._lock, self._conn() as db:
             return db.execute("DELETE FROM calls WHERE id = ?", (record_id,)).rowcount > 0
 
     def clear(self) -> int:
-        db = self._conn()
-        with db:
+        with self._lock, self._conn() as db:
             return db.execute("DELETE FROM calls").rowcount

@@ -191,20 +191,20 @@ class Phone:
         if result is None:
             self._set_state("FAILED" if error else "ENDED",
                             error.message if error else "Cancelled before the call started.")
-        self.last_record = self._write_history(profile, variant, started, result, error, record_path)
+        self.last_record = await self._write_history(profile, variant, started, result, error, record_path)
         self.set_busy(False)
         self._emit(CallFinished(self.last_record))
         if not self.closing:
             await self.start_meter()
 
-    def _write_history(self, profile: str, variant: str, started: float, result: CallResult | None,
-                       error: CallError | None, record_path: Path | None) -> CallRecord:
+    async def _write_history(self, profile: str, variant: str, started: float, result: CallResult | None,
+                             error: CallError | None, record_path: Path | None) -> CallRecord:
         details = self.details or CallDetails(self.redact)
         rec = call_setup.history_record(profile, variant, started, result, error, record_path,
                                         details.turns, self.redact)
         rec.details = details.data
-        try:
-            self.history.add(rec)
+        try:  # in a worker thread: the commit's fsync can take half a second on a busy disk
+            await asyncio.to_thread(self.history.add, rec)
         except (HistoryError, sqlite3.Error, OSError) as exc:
             self._emit(Notice(f"This call was not added to the history: {exc}"))
         if self.history.notice:
