@@ -152,6 +152,37 @@ def test_hanging_up_while_starting_cancels_cleanly(make_bridge, qloop) -> None:
     assert bridge.history.list()[0].result == "cancelled" and not bridge.busy
 
 
+def test_call_pressed_while_the_last_call_wraps_up_is_placed(make_bridge, qloop) -> None:
+    """ENDED shows (and the Call button is back) before the devices are closed and the history
+    row is written: a Call pressed in that moment waits for it instead of being dropped."""
+    from polyphone.services.call_media import SilentMedia
+
+    class SlowToStop(SilentMedia):
+        async def stop(self):
+            await asyncio.sleep(0.8)
+            await super().stop()
+
+    bridge = make_bridge(media_factory=lambda options, on_event: SlowToStop(on_event))
+    seen = Recorder(bridge)
+
+    async def scenario():
+        first = bridge.place_call(config.LOCAL_PROFILE, "")
+        await until(lambda: bridge.state == "CONNECTED")
+        await bridge.hang_up()
+        await until(lambda: bridge.state == "ENDED")
+        assert bridge.busy                     # still closing the first call's audio
+        second = bridge.place_call(config.LOCAL_PROFILE, "")
+        await until(lambda: bridge.state == "CONNECTED")
+        await bridge.hang_up()
+        await first
+        await second
+
+    qloop.run(scenario(), 20)
+    assert [r.result for r in bridge.history.list()] == ["ended", "ended"]
+    assert [a[0] for a in seen.of("busy_changed")] == [True, False, True, False]
+    assert not any("already running" in e[0].text for e in seen.of("log_line"))
+
+
 def test_a_device_failure_is_a_device_error(make_bridge, qloop) -> None:
     from polyphone.audio.devices import DeviceError
     from polyphone.services.call_media import SilentMedia

@@ -39,6 +39,7 @@ from .tokens import TokenVault
 
 FINAL = ("ENDED", "FAILED")
 SHUTDOWN_TIMEOUT = 12.0
+WRAP_UP_TIMEOUT = 10.0   # an ended call closing its devices and writing its history row
 NOT_ALLOWED = ("Polyphone may not use the microphone, so the agent would hear only silence.",
                "Allow it in System Settings → Privacy & Security → Microphone, then call again.")
 Listener = Callable[[Any], None]
@@ -73,6 +74,7 @@ class Phone:
         self.meter = call_media.InputMeter(lambda dbfs: self._emit(AudioLevels(dbfs, -120.0, False, False)))
         self._prep_task: asyncio.Task | None = None
         self._run_task: asyncio.Task | None = None
+        self._call_task: asyncio.Task | None = None
         self._thread = threading.get_ident()
         self._loop = loop or asyncio.get_event_loop_policy().get_event_loop()
 
@@ -126,10 +128,10 @@ class Phone:
     # --- calls -----------------------------------------------------------------------------
 
     async def place_call(self, profile_name: str, variant_name: str = "") -> None:
-        if self.busy or self.closing:
+        if not await self._free_after_the_last_call():
             self.log("warning", "call", "A call is already running; hang up first.")
             return
-        self._run_task = asyncio.current_task()
+        self._run_task = self._call_task = asyncio.current_task()
         started = time.time()
         self.details = CallDetails(self.redact, self.settings.input_device, self.settings.output_device)
         self.set_busy(True)
@@ -168,6 +170,16 @@ class Phone:
             self.log("error", "call", f"{error.message} ({error.detail})")
         finally:
             await self._finish_call(profile_name, variant_name, started, result, error, record_path)
+
+    async def _free_after_the_last_call(self) -> bool:
+        """A call that has ended may still be closing its devices and writing its history row
+        (a moment after the state turned ENDED, when the Call button is back): a Call pressed
+        then waits for that instead of being dropped. True when the phone is free."""
+        last = self._call_task
+        if self.busy and not self.closing and self.state in FINAL and last is not None \
+                and not last.done() and last is not asyncio.current_task():
+            await asyncio.wait({last}, timeout=WRAP_UP_TIMEOUT)
+        return not (self.busy or self.closing)
 
     async def _start_media(self, m: call_media.CallMedia) -> None:
         try:
