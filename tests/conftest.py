@@ -1,6 +1,8 @@
 """Top-level test setup. Keep it tiny: fixtures live beside the tests using them."""
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -11,6 +13,10 @@ ROOT = TESTS.parent
 for path in (str(TESTS), str(ROOT / "app")):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+# Rendered caller lines and speech models go to a cache of this session, never the user's; child
+# processes (the CLI under test) inherit it.
+os.environ["POLYPHONE_CACHE_DIR"] = tempfile.mkdtemp(prefix="polyphone-test-cache-")
 
 # Test services are session fixtures in tests/helpers, registered here; leak_scan fails the
 # session if a test token turns up in anything the tests wrote; no_skips turns a skip into a

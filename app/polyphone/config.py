@@ -49,6 +49,12 @@ def data_dir() -> Path:
     return Path(override) if override else Path(platformdirs.user_data_dir("polyphone"))
 
 
+def cache_dir() -> Path:
+    """Rendered caller lines and speech models: safe to delete, fetched or made again."""
+    override = os.environ.get("POLYPHONE_CACHE_DIR")
+    return Path(override) if override else Path(platformdirs.user_cache_dir("polyphone"))
+
+
 class ConfigError(Exception):
     pass
 

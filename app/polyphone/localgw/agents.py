@@ -4,6 +4,8 @@
 - `DemoAgent` (modes `end-to-end`, `traditional`): says a greeting, then says
   each of the caller's utterances back after a short think time, and stops
   talking at once when the caller barges in. The decisions are `turns.TurnTaker`.
+  Keypad tones (in-band DTMF) are not said back: the agent logs the digits and
+  answers them (`keypad.Keypad`).
 
 Every agent reads the caller's track for as long as it lives: aiortc's receive
 queue is unbounded, so an unread track is a memory leak.
@@ -26,6 +28,7 @@ from ..aio import cancel_and_wait
 from ..audio.analysis import VoiceActivity, level_dbfs
 from ..audio.files import FRAME_SAMPLES, SAMPLE_RATE, PacedSource, frame_to_mono, make_frame, read_wav
 from ..paths import resource
+from .keypad import Keypad, KeypadTurns
 from .turns import TurnTaker
 
 log = logging.getLogger(__name__)
@@ -202,11 +205,13 @@ class TurnTrack(PacedSource):
 
 class DemoAgent(ListeningAgent):
     def __init__(self, *, think_ms: float = 600.0, greeting: np.ndarray | None = None,
-                 threshold_dbfs: float = -40.0, hangover_ms: float = 300.0) -> None:
+                 threshold_dbfs: float = -40.0, hangover_ms: float = 300.0,
+                 session_id: str | None = None) -> None:
         super().__init__()
         pcm = load_greeting() if greeting is None else greeting
         vad = VoiceActivity(threshold_dbfs, hangover_ms=hangover_ms, sample_rate=SAMPLE_RATE)
-        self.logic = TurnTaker(pcm, think_ms=think_ms, vad=vad)
+        self.logic = KeypadTurns(pcm, think_ms=think_ms, vad=vad)
+        self.keypad = Keypad(self.logic, session_id)
         self.output = TurnTrack(self.logic)
 
     @property
@@ -223,14 +228,21 @@ class DemoAgent(ListeningAgent):
             n_out = int(len(mono) * SAMPLE_RATE / frame.sample_rate)
             mono = np.interp(np.linspace(0, len(mono) - 1, n_out),
                              np.arange(len(mono)), mono).astype(np.int16)
-        event = self.logic.hear(mono, time.monotonic())
-        if event in ("barge-in", "end"):
+        now = time.monotonic()
+        event = self.logic.hear(mono, now)
+        self.keypad.hear(mono, now)
+        if event in ("barge-in", "end", "keypad"):
             log.debug("demo agent: %s (turns=%d barge_ins=%d)",
                       event, self.logic.turns, self.logic.barge_ins)
 
+    async def stop(self) -> None:
+        await self.keypad.stop()
+        await super().stop()
+
     def counters(self) -> dict[str, int]:
         return {"turns": self.turns, "barge_ins": self.barge_ins,
-                "utterances": self.logic.utterances, "frames_heard": self.frames_heard}
+                "utterances": self.logic.utterances, "frames_heard": self.frames_heard,
+                "keypad_digits": len(self.keypad.detector.heard), "keypad_replies": self.keypad.replies}
 
 
 class AnnounceAgent(ListeningAgent):
@@ -269,11 +281,12 @@ def agent_kind_for(mode: str | None, forced: str | None = None) -> str:
     return "echo" if mode == "echo" else "demo"
 
 
-def make_agent(kind: str, *, think_ms: float = 600.0) -> Agent:
+def make_agent(kind: str, *, think_ms: float = 600.0, session_id: str | None = None) -> Agent:
+    """A new agent; `session_id` names the session in the demo agent's log lines."""
     if kind == "echo":
         return EchoAgent()
     if kind == "demo":
-        return DemoAgent(think_ms=think_ms)
+        return DemoAgent(think_ms=think_ms, session_id=session_id)
     if kind == "announce":
         return AnnounceAgent()
     raise ValueError(f"unknown agent {kind!r} (choose from {', '.join(AGENT_KINDS)})")

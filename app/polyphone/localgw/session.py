@@ -190,7 +190,8 @@ async def open_peer(session_id: str, offer_sdp: str, kind: str, *,
     answering = _Answering(RTCPeerConnection(ice_configuration(None)))
     answering.peer.on("track", answering.tracks.append)
     try:
-        await asyncio.wait_for(_negotiate(answering, offer_sdp, kind, think_ms), NEGOTIATE_TIMEOUT)
+        await asyncio.wait_for(_negotiate(answering, offer_sdp, kind, think_ms, session_id),
+                               NEGOTIATE_TIMEOUT)
     except BaseException as exc:
         await answering.undo()
         if isinstance(exc, BridgeFailure):
@@ -203,7 +204,8 @@ async def open_peer(session_id: str, offer_sdp: str, kind: str, *,
     return answering.peer, answering.agent, answering.sinks
 
 
-async def _negotiate(answering: _Answering, offer_sdp: str, kind: str, think_ms: float) -> None:
+async def _negotiate(answering: _Answering, offer_sdp: str, kind: str, think_ms: float,
+                     session_id: str = "") -> None:
     """Take the offer, answer it with an agent on the first audio track, and start the agent."""
     peer = answering.peer
     await peer.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -215,7 +217,7 @@ async def _negotiate(answering: _Answering, offer_sdp: str, kind: str, think_ms:
             # Release audio as it arrives, like a libwebrtc gateway; aiortc's
             # stock buffer would add 80 ms and stall on loss (audio/jitter.py).
             jitter.install(tr.receiver)
-    agent = answering.agent = make_agent(kind, think_ms=think_ms)
+    agent = answering.agent = make_agent(kind, think_ms=think_ms, session_id=session_id)
     peer.addTrack(agent.output)
     # Only the first audio m-line carries the call; silence the others.
     for tr in peer.getTransceivers():
