@@ -5,6 +5,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+# As app/polyphone/__init__.py does, before anything here loads numpy (a plugin may).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 

@@ -48,7 +48,8 @@ class StallWatch:
             frame = frames.get(self._ident)
             stack = "".join(traceback.format_stack(frame)[-8:]) if frame is not None else "?"
             names = {t.ident: t.name for t in threading.enumerate()}
-            others = [f"  [{names.get(ident, ident)}] " + traceback.format_stack(f)[-1].strip().replace("\n", " | ")
+            others = [f"  [{names.get(ident, ident)}] "
+                      + traceback.format_stack(f)[-1].strip().replace("\n", " | ")
                       for ident, f in frames.items()
                       if ident not in (self._ident, threading.get_ident())]
             stack += "other threads, innermost frame:\n" + "\n".join(sorted(others)) + "\n"

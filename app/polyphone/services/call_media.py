@@ -233,4 +233,16 @@ def warm_up(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
             importlib.import_module(name)
         except Exception:
             failed.append(name)
+    if modules is WARM_MODULES and "polyphone.audio.pipeline" not in failed:
+        _load_echo_canceller()
     return failed
+
+
+def _load_echo_canceller() -> None:
+    """livekit loads its native library (~30 MB, ctypes, holding the GIL) when the first echo
+    canceller is made: 6 ms warm, 611 ms from a cold disk cache, measured here. Made once
+    before the window opens, not on the first call's loop (tests/gui/test_bridge_audio.py's
+    stall watch caught 1050 ms there)."""
+    from ..audio.processing import AudioProcessor
+
+    AudioProcessor()
