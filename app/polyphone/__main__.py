@@ -45,6 +45,9 @@ COMMANDS = ("call", "run", "gateway", "token", "devices", "check", "desktop")
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--asr-worker"]:   # the speech recogniser's process (speech/remote.py)
+        from .speech.worker import main as asr_worker
+        return asr_worker(argv[1:])
     if argv[:1] == ["--self-test"]:
         from .cli import self_test
         if argv[1:] == [self_test.QT_PROBE_FLAG]:  # the self-test's child process: the Qt half

@@ -1,0 +1,121 @@
+"""A recogniser in its own process, so that recognition never holds this process's GIL.
+
+pocketsphinx holds the GIL while it loads its model (~450 ms measured here: the event loop
+stood still that long) and while it decodes; in a thread of the app that is lag on the loop
+that paces the call's audio. `RemoteRecognizer` starts `polyphone --asr-worker ENGINE` (the
+frozen app runs itself the same way), which loads the recogniser and answers phrase after
+phrase over its stdin/stdout: every message is a 4-byte big-endian length and a payload,
+requests raw int16 PCM at the recogniser's rate, answers JSON (`{"label", "sample_rate"}`
+once when ready, then `{"text"}` or `{"error", "action"}` per phrase). Reading an answer
+blocks in os.read, which releases the GIL. The worker exits when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .transcribe import TranscriptionError
+
+WORKER_FLAG = "--asr-worker"
+MAX_MESSAGE = 64 * 1024 * 1024
+READY_TIMEOUT_S = 60.0
+_HEADER = struct.Struct(">I")
+_RESTART = "Reinstall Polyphone if this persists (the speech recogniser is part of it)."
+
+
+def write_message(out: BinaryIO, payload: bytes) -> None:
+    out.write(_HEADER.pack(len(payload)) + payload)
+    out.flush()
+
+
+def read_message(inp: BinaryIO) -> bytes | None:
+    """One message; None at the end of the stream."""
+    header = inp.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"a message of {size} bytes is too long")
+    payload = inp.read(size)
+    if len(payload) < size:
+        return None
+    return payload
+
+
+def worker_command(engine: str) -> list[str]:
+    if getattr(sys, "frozen", False):
+        return [sys.executable, WORKER_FLAG, engine]
+    return [sys.executable, "-m", "polyphone", WORKER_FLAG, engine]
+
+
+class RemoteRecognizer:
+    """The Recognizer protocol (speech.transcribe) over a child process. Blocking; thread-safe."""
+
+    def __init__(self, engine: str = "pocketsphinx") -> None:
+        self.name = engine
+        self._lock = threading.Lock()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        try:
+            self._proc = subprocess.Popen(worker_command(engine), stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        except OSError as exc:
+            raise TranscriptionError(f"The speech recogniser could not be started ({exc.strerror}).",
+                                     _RESTART) from None
+        ready = self._answer()
+        self.label: str = ready["label"]
+        self.sample_rate: int = int(ready["sample_rate"])
+
+    def _answer(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        try:
+            payload = read_message(self._proc.stdout)  # type: ignore[arg-type]
+        except (OSError, ValueError):
+            payload = None
+        if payload is None:
+            code = self._proc.poll()
+            raise TranscriptionError(f"The speech recogniser stopped (exit code {code}).", _RESTART)
+        answer = json.loads(payload)
+        if "error" in answer:
+            raise TranscriptionError(answer["error"], answer.get("action", ""))
+        return answer
+
+    def transcribe(self, pcm16k: np.ndarray) -> str:
+        data = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
+        with self._lock:
+            code = self._proc.poll()
+            if code is not None:
+                raise TranscriptionError(f"The speech recogniser stopped (exit code {code}).", _RESTART)
+            try:
+                write_message(self._proc.stdin, data)  # type: ignore[arg-type]
+            except (BrokenPipeError, OSError) as exc:
+                raise TranscriptionError(f"The speech recogniser stopped ({exc}).", _RESTART) from None
+            return str(self._answer().get("text", ""))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the worker (its stdin closes; killed if it does not go within `timeout`)."""
+        with self._lock:
+            if self._proc.stdin is not None and not self._proc.stdin.closed:
+                try:
+                    self._proc.stdin.close()
+                except OSError:
+                    pass
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+
+    def __del__(self) -> None:  # a forgotten worker does not outlive its recogniser
+        proc = getattr(self, "_proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
