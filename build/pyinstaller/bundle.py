@@ -116,6 +116,39 @@ def resource_datas() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _package_root(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{name} is not installed in this environment (build/setup.sh --build)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def speech_datas() -> tuple[tuple[str, str], ...]:
+    """espeak-ng's voices (espeakng_loader looks beside itself) and pocketsphinx's English model."""
+    out = []
+    for package, folder in (("espeakng_loader", "espeak-ng-data"), ("pocketsphinx", "model")):
+        root = _package_root(package)
+        files = [p for p in sorted((root / folder).rglob("*")) if p.is_file()]
+        if not files:
+            raise SystemExit(f"{package}'s {folder} is missing from {root}")
+        out += [(str(p), str(Path(package, *p.relative_to(root).parts[:-1]))) for p in files]
+    return tuple(out)
+
+
+def espeak_binaries() -> tuple[tuple[str, str], ...]:
+    """libespeak-ng from the espeakng-loader wheel, the file espeakng_loader loads beside itself."""
+    try:
+        import espeakng_loader
+    except ImportError:
+        raise SystemExit("espeakng-loader is not installed here (build/setup.sh --build)") from None
+    lib = Path(espeakng_loader.get_library_path())
+    if not lib.is_file():
+        raise SystemExit(f"libespeak-ng is missing: {lib}")
+    return ((str(lib), "espeakng_loader"),)
+
+
 def livekit_binaries() -> tuple[tuple[str, str], ...]:
     """livekit's native library (libwebrtc's audio processing), where livekit looks for it."""
     import importlib.util
@@ -185,8 +218,8 @@ def options(platform: str | None = None) -> Options:
     linux = platform.startswith("linux")
     return Options(
         platform=platform, app_name=name, version=version, executables=executables, icon=icon,
-        datas=resource_datas(),
-        binaries=livekit_binaries() + portaudio_binaries(platform),
+        datas=resource_datas() + speech_datas(),
+        binaries=livekit_binaries() + espeak_binaries() + portaudio_binaries(platform),
         hiddenimports=("livekit.rtc.resources",),
         excludes=QT_EXCLUDES + OTHER_EXCLUDES,
         runtime_hooks=((str(HERE / "rth_portaudio.py"), str(HERE / "rth_system_env.py")) if linux else ()),

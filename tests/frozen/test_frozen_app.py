@@ -73,6 +73,9 @@ def test_bundle_carries_what_it_needs_and_not_what_it_does_not(frozen_app) -> No
         assert (resources / rel).is_file(), rel
     assert (internal / "libportaudio.so.2").is_file()
     assert (internal / "livekit" / "rtc" / "resources" / "liblivekit_ffi.so").is_file()
+    assert (internal / "espeakng_loader" / "libespeak-ng.so").is_file()                 # say = "..."
+    assert (internal / "espeakng_loader" / "espeak-ng-data" / "phontab").is_file()
+    assert (internal / "pocketsphinx" / "model" / "en-us" / "en-us.lm.bin").is_file()  # transcripts
     names = {p.relative_to(internal).as_posix() for p in internal.rglob("*")}
     for unwanted in ("PySide6/QtNetwork.abi3.so", "PySide6/QtQml.abi3.so", "PySide6/Qt/lib/libQt6Qml.so.6",
                      "PySide6/Qt/lib/libQt6Quick.so.6", "PySide6/Qt/plugins/platformthemes/libqgtk3.so",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-CHECKS = ("resources", "qt", "audio", "processing", "keyring", "rtc", "call")
+CHECKS = ("resources", "qt", "audio", "processing", "speech", "keyring", "rtc", "call")
 
 
 def app_env(tmp: Path, *parts: dict[str, str], **extra: str) -> dict[str, str]:

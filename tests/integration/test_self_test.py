@@ -32,6 +32,7 @@ def test_every_check_passes_with_real_parts(sound_server, keyring_env, tmp_path)
     assert "offscreen" in lines["qt"][1] and "svg" in lines["qt"][1]
     assert "answers" in lines["keyring"][1]
     assert "returned" in lines["call"][1]
+    assert "heard 'i would like to book a table for two'" in lines["speech"][1]
     assert out.stdout.strip().endswith("all checks passed")
 
 
@@ -45,7 +46,7 @@ def test_no_keyring_fails_with_the_fix(tmp_path) -> None:
     assert not ok and "— fix: " in text and "keyring" in text.lower()
     # everything that does not need the keyring still passes, each on its own line
     assert all(lines[name][0] for name in CHECKS if name != "keyring"), out.stdout
-    assert out.stdout.strip().endswith("1 of 7 checks failed")
+    assert out.stdout.strip().endswith(f"1 of {len(CHECKS)} checks failed")
     assert len(out.stdout.strip().splitlines()) == len(CHECKS) + 2  # header, checks, summary
 
 

@@ -1,10 +1,16 @@
-"""`polyphone run SCRIPT`: a scripted caller through a real call, measured turn by turn.
+"""`polyphone run SCRIPT... [--repeat N --pass-rate P] [--junit FILE]`: scripted callers
+through real calls, measured turn by turn and checked against their expectations.
 
-One target: the script's (or --profile/--url, --variant, --version). Several
-`--variant` / `--version` values: one target each, run interleaved (A/B). Every
-call gets a folder with recording.wav, report.json, report.html and bundle.zip;
-with more than one call, summary.json and summary.html sit beside them.
-Exit codes as `polyphone call`'s: 0 when every call ended normally.
+SCRIPT is a caller script or a folder of them (every *.toml under it). Per script, one
+target: the script's (or --profile/--url, --variant, --version); several `--variant` /
+`--version` values: one target each, run interleaved (A/B). Every call gets a folder with
+recording.wav, report.json, report.html and bundle.zip; with more than one call,
+summary.json and summary.html sit beside them. A script passes against a target when at
+least --pass-rate of its --repeat calls passed (ended normally, every expectation met).
+
+Exit codes: 0 every script passed; 1 some failed, each only on expectations (the calls
+themselves went through); otherwise `polyphone call`'s: 3 a gateway error, 4 another call
+failure, 2 a usage or script error, 6 the keyring.
 """
 
 from __future__ import annotations
@@ -21,21 +27,29 @@ from pathlib import Path
 from .. import config, protocol
 from ..engine.request import CallRequest
 from ..runs import ab
+from ..runs.caller_lines import render_all
 from ..runs.report import write_run
 from ..runs.runner import RunResult, ScriptRunner
 from ..runs.script import Script, ScriptError, load_script
+from ..runs.suite import Case, exit_code, junit_xml, script_files
 from ..secrets import SecretStoreError
 from ..services.requests import Target
 from .call import KeyringUsageError, UsageError, request_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("script", metavar="SCRIPT", help="a caller script (TOML; see the README)")
+    p.add_argument("scripts", nargs="+", metavar="SCRIPT",
+                   help="a caller script (TOML; see the README), or a folder of them")
     p.add_argument("--variant", action="append", default=[], metavar="ID",
                    help="a variantId to call; repeat for an A/B run")
     p.add_argument("--version", action="append", default=[], metavar="ARTIFACT[:LAMBDA]",
                    help="an agentVersionOverride (a pinned draft build); repeat for an A/B run")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls per target (default 1)")
+    p.add_argument("--pass-rate", type=float, default=1.0, metavar="P",
+                   help="a script passes when at least this fraction of its calls pass (default 1.0)")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML: one test case per script and target")
+    p.add_argument("--no-transcript", action="store_true",
+                   help="don't transcribe the calls (expect.heard then fails)")
     p.add_argument("--out", metavar="DIR", help="where the reports go (default: the data folder's runs/)")
     p.add_argument("--profile", help="profile to call (its token comes from the keyring)")
     p.add_argument("--url", help="signaling URL instead of a profile's")
@@ -86,12 +100,24 @@ def _show(event: object) -> None:
         print(f"[turn {event.turn}] {event.kind}: reply after {lat}{extra}", file=sys.stderr, flush=True)
 
 
-async def _main(args: argparse.Namespace) -> int:
-    script = load_script(args.script)
+def _out_root(args: argparse.Namespace, scripts: list[Script]) -> Path:
+    if args.out:
+        return Path(args.out)
+    name = ab.slug(scripts[0].path.stem) if len(scripts) == 1 else "suite"
+    return config.data_dir() / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
+
+
+def _check_args(args: argparse.Namespace) -> None:
     if args.repeat < 1 or args.repeat > 1000:
         raise UsageError("--repeat must be from 1 to 1000")
-    out = Path(args.out) if args.out else \
-        config.data_dir() / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{ab.slug(script.path.stem)}"
+    if not 0.0 < args.pass_rate <= 1.0:
+        raise UsageError("--pass-rate must be above 0 and at most 1 (e.g. 0.8)")
+
+
+async def _run_script(script: Script, args: argparse.Namespace, out: Path,
+                      lines: dict) -> tuple[list[Case], int, dict | None]:
+    """Every target of one script, --repeat times each: its cases, its call-failure code and
+    its A/B summary (more than one call)."""
     out.mkdir(parents=True, exist_ok=True)
     plan = targets(script, args)
     labels = [label for label, _ in plan]
@@ -103,10 +129,10 @@ async def _main(args: argparse.Namespace) -> int:
             folder = out / (f"{ab.slug(label)}-{i}" if len(plan) > 1 or args.repeat > 1 else "call")
             print(f"[run] {script.name} → {label} (call {i} of {args.repeat})", file=sys.stderr, flush=True)
             request = dataclasses.replace(base, **fields[label])
-            result = await ScriptRunner(script, request, out_dir=folder, listener=_show, label=label).run()
+            result = await ScriptRunner(script, request, out_dir=folder, listener=_show, label=label,
+                                        lines=lines, transcribe=not args.no_transcript).run()
             write_run(result, token=base.token)
-            state = "ended normally" if result.ok else f"failed: {(result.error or {}).get('message', '')}"
-            print(f"[run] {state}; report: {folder / 'report.html'}", file=sys.stderr, flush=True)
+            print(f"[run] {_state(result)}; report: {folder / 'report.html'}", file=sys.stderr, flush=True)
             return result
 
         runs = await ab.run_interleaved(labels, args.repeat, one)
@@ -116,11 +142,49 @@ async def _main(args: argparse.Namespace) -> int:
         diff = "—" if c["difference_ms"] is None else f"{c['difference_ms']:+.0f} ms"
         print(f"[a/b] turn {c['turn']}: {c['target']} vs {c['baseline']}: {diff} ({c['verdict']})",
               file=sys.stderr)
-    if args.json:
-        print(json.dumps({"out": str(out), "summary": summary,
-                          "runs": [r.to_json() for r in all_runs]}), flush=True)
+    cases = [Case(script.name, str(script.path), label, args.pass_rate, runs[label]) for label in labels]
     failed = [r for r in all_runs if not r.ok]
-    return 0 if not failed else (3 if any((r.error or {}).get("kind") == "gateway" for r in failed) else 4)
+    code = 3 if any((r.error or {}).get("kind") == "gateway" for r in failed) else 4
+    return cases, code, summary
+
+
+def _state(result: RunResult) -> str:
+    if not result.ok:
+        return f"failed: {(result.error or {}).get('message', '')}"
+    unmet = [c for c in result.expectations + [c for t in result.turns for c in t.expectations]
+             if not c["passed"]]
+    return "ended normally" + (f"; {len(unmet)} expectation(s) not met" if unmet else "")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    _check_args(args)
+    files = script_files(args.scripts)
+    if not files:
+        raise UsageError(f"no caller scripts (*.toml) in {', '.join(args.scripts)}")
+    scripts = [load_script(f) for f in files]              # every script checked before any call
+    lines = [await asyncio.to_thread(render_all, s) for s in scripts]
+    root = _out_root(args, scripts)
+    cases: list[Case] = []
+    code = 4
+    summaries = []
+    for script, rendered in zip(scripts, lines):
+        out = root if len(scripts) == 1 else root / ab.slug(script.path.stem)
+        script_cases, script_code, summary = await _run_script(script, args, out, rendered)
+        cases += script_cases
+        summaries.append(summary)
+        if any(not c.passed and not c.only_expectations_failed for c in script_cases):
+            code = min(code, script_code)
+    for c in cases:
+        print(f"[{'PASS' if c.passed else 'FAIL'}] {c.script} → {c.target}: {c.summary()}", file=sys.stderr)
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(cases), encoding="utf-8")
+    if args.json:
+        print(json.dumps({"out": str(root), "summary": summaries[0] if len(scripts) == 1 else None,
+                          "summaries": summaries, "cases": [
+            {"script": c.script, "target": c.target, "passed": c.passed, "calls": len(c.calls),
+             "passed_calls": c.passed_calls} for c in cases],
+            "runs": [r.to_json() for c in cases for r in c.calls]}), flush=True)
+    return exit_code(cases, code)
 
 
 def run(args: argparse.Namespace) -> int:

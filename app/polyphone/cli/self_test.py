@@ -198,6 +198,31 @@ def check_processing() -> str:
     return "libwebrtc echo canceller, noise suppressor and gain control run"
 
 
+SPEECH_LINE = "I would like to book a table for two"
+
+
+def check_speech() -> str:
+    """A line spoken by the bundled voice and recognised by the bundled recogniser, in its own
+    process as during a call (`polyphone --asr-worker`)."""
+    from ..speech import voice
+    from ..speech.remote import RemoteRecognizer
+    from ..speech.transcribe import TranscriptionError, transcribe_pcm
+
+    try:
+        pcm = voice.render(SPEECH_LINE, cache=False)
+        recognizer = RemoteRecognizer("pocketsphinx")
+    except (voice.VoiceError, TranscriptionError) as exc:
+        raise Failed(exc.message, exc.action or REINSTALL_FIX) from None
+    try:
+        heard = transcribe_pcm(recognizer, pcm)
+    finally:
+        recognizer.close()
+    if not heard.strip():
+        raise Failed(f"{recognizer.label} recognised nothing in {voice.ENGINE_LABEL}'s speech", REINSTALL_FIX)
+    return f"{voice.ENGINE_LABEL} {voice.engine_version()} said '{SPEECH_LINE}'; {recognizer.label} " \
+           f"heard '{heard}'"
+
+
 def check_keyring() -> str:
     from ..secrets import KeyringStore, SecretStoreError
 
@@ -269,7 +294,8 @@ async def _loopback_call() -> str:
 
 CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("resources", check_resources), ("qt", check_qt), ("audio", check_audio),
-    ("processing", check_processing), ("keyring", check_keyring), ("rtc", check_rtc),
+    ("processing", check_processing), ("speech", check_speech), ("keyring", check_keyring),
+    ("rtc", check_rtc),
     ("call", check_call),
 )
 

@@ -31,7 +31,7 @@ class TurnMark:
 @dataclass(frozen=True)
 class TurnResult:
     turn: int
-    kind: str                            # play | barge_in
+    kind: str                            # play | say | dtmf | barge_in
     caller_start_s: float
     caller_end_s: float
     response_latency_ms: float | None    # caller's end of speech -> agent's first audio
@@ -39,6 +39,19 @@ class TurnResult:
     barged_in: bool = False              # this turn interrupted the agent
     stopped_after_barge_in: bool | None = None
     barge_in_stop_ms: float | None = None  # barge-in start -> the interrupted agent went quiet
+    expectations: tuple[dict[str, Any], ...] = ()   # runs/expect.py: {what, expected, actual, passed}
+    caller_said: str | None = None       # the transcript's words (None: no transcript)
+    agent_said: str | None = None
+
+
+@dataclass(frozen=True)
+class Said:
+    """One utterance recognised: who said it, when (seconds since connected), the words."""
+
+    who: str        # caller | agent
+    start: float
+    end: float
+    text: str
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from ..repro import table_csv
 from .runner import RunResult
 
 TURN_FIELDS = ("turn", "kind", "caller_start_s", "caller_end_s", "response_latency_ms",
-               "agent_speaking_ms", "barged_in", "stopped_after_barge_in", "barge_in_stop_ms")
+               "agent_speaking_ms", "barged_in", "stopped_after_barge_in", "barge_in_stop_ms",
+               "caller_said", "agent_said")
 
 
 def turns_csv(result: RunResult) -> str:
@@ -78,9 +79,35 @@ def page(title: str, body: str) -> str:
             f"<h1>{html.escape(title)}</h1>{body}</html>")
 
 
+def expectations_html(r: RunResult) -> str:
+    rows = [("call", c) for c in r.expectations] + [(f"turn {t.turn}", c) for t in r.turns
+                                                      for c in t.expectations]
+    if not rows:
+        return "<p>The script sets no expectations.</p>"
+    body = "".join(f"<tr><td>{html.escape(where)}</td><td>{html.escape(c['what'])}</td>"
+                   f"<td>{html.escape(str(c['expected']))}</td><td>{html.escape(str(c['actual']))}</td>"
+                   + ("<td class=ok>passed</td></tr>" if c["passed"] else "<td class=warn>FAILED</td></tr>")
+                   for where, c in rows)
+    return ("<table><tr><th>where</th><th>what</th><th>expected</th><th>actual</th><th>result</th></tr>"
+            f"{body}</table>")
+
+
+def transcript_html(r: RunResult) -> str:
+    if r.transcript is None:
+        return "<p>No transcript was made (transcription was off or its recogniser could not load).</p>"
+    if not r.transcript:
+        return f"<p>Nothing was recognised ({html.escape(r.recognizer or '')}).</p>"
+    rows = "".join(f"<tr><td>{u['start_ms'] / 1000:.1f} s</td><td>{html.escape(u['who'])}</td>"
+                   f"<td style=text-align:left>{html.escape(u['text'])}</td></tr>" for u in r.transcript)
+    return (f"<p>Recognised by {html.escape(r.recognizer or '?')}, offline; times from the call "
+            f"connecting.</p><table><tr><th>at</th><th>who</th><th>words</th></tr>{rows}</table>")
+
+
 def run_html(result: RunResult) -> str:
     r = result
     status = "ended normally" if r.ok else f"failed: {html.escape((r.error or {}).get('message', ''))}"
+    if r.ok:
+        status += " · expectations met" if r.passed else " · <b class=warn>expectations NOT met</b>"
     rows = "".join("<tr>" + "".join(f"<td>{_cell(getattr(t, f))}</td>" for f in TURN_FIELDS) + "</tr>"
                    for t in r.turns)
     timings = ", ".join(f"{k} {_cell(v)} ms" for k, v in r.timings_ms.items())
@@ -95,6 +122,7 @@ def run_html(result: RunResult) -> str:
         f"<p>From the end of the caller's speech (its last loud frame going to the encoder) to the "
         f"agent's first loud frame decoded on arrival; no sound device included.</p>"
         f"<h2>Turns</h2><table><tr>{''.join(f'<th>{f}</th>' for f in TURN_FIELDS)}</tr>{rows}</table>"
+        f"<h2>Expectations</h2>{expectations_html(r)}<h2>Transcript</h2>{transcript_html(r)}"
         f"<h2>Call</h2><p>Set-up: {timings}.</p><p>Network at the end: RTT {_cell(last.get('rtt_ms'))} ms, "
         f"jitter {_cell(last.get('jitter_ms'))} ms, packets lost {_cell(last.get('packets_lost'))}.</p>"
         f"<h2>Quality warnings</h2><p>Thresholds: {', '.join(f'{k} {v:g}' for k, v in THRESHOLDS.items())}"

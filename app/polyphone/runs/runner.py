@@ -23,18 +23,21 @@ from typing import Any, Callable
 import numpy as np
 
 from ..audio.analysis import SpeechEdges, VoiceActivity
-from ..audio.files import read_wav
 from ..audio.recorder import CallRecorder
 from ..engine.call import Call
 from ..engine.events import CallError, CallState, LogLine, SessionStarted, StateChanged, StatsSample
 from ..engine.quality import QualityMonitor
 from ..engine.request import CallRequest
+from .caller_lines import render_all
+from .captions import RunCaptions
 from .events import RunFinished, RunStarted, TurnMark, TurnResult, WaveChunk
-from .script import Script, Step
+from .judge import judge
+from .script import SPOKEN, Line, Script, Step
 from .tracks import LOUD_DBFS, AgentSink, ScriptedSource
 from .turns import CallerTurn, Segment, turn_table
 
 POLL_S = 0.02
+HEARD_THRESHOLD = 0.6
 AGENT_HANGOVER_MS = 300.0
 
 
@@ -56,6 +59,10 @@ class RunResult:
     log: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     recording: str | None = None
+    transcript: list[dict[str, Any]] | None = None   # {who, start_ms, end_ms, text}; None: not made
+    recognizer: str | None = None
+    expectations: list[dict[str, Any]] = field(default_factory=list)   # the greeting's and [expect]'s
+    passed: bool = False           # ended normally and every expectation met
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,14 +70,17 @@ class RunResult:
 
 class ScriptRunner:
     def __init__(self, script: Script, request: CallRequest, *, out_dir: Path,
-                 listener: Callable[[object], None] | None = None, label: str | None = None) -> None:
+                 listener: Callable[[object], None] | None = None, label: str | None = None,
+                 lines: dict[Line, np.ndarray] | None = None, transcribe: bool = True) -> None:
         self.script = script
         self.request = request
         self.out_dir = Path(out_dir)
         self.listener = listener or (lambda _e: None)
         self.result = RunResult(script.name, label or script.target.label, str(self.out_dir),
                                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        self._wavs = {step.wav: read_wav(step.wav) for step in script.steps if step.wav is not None}
+        self._lines = lines      # rendered before the call (caller_lines.render_all) when not given
+        self._turn_of_step: dict[int, int | None] = {}
+        self._last_turn: int | None = 0
         self._edges = SpeechEdges(VoiceActivity(LOUD_DBFS, hangover_ms=AGENT_HANGOVER_MS))
         self._segments: list[list[float | None]] = []
         self._caller: list[CallerTurn] = []
@@ -81,6 +91,7 @@ class ScriptRunner:
         self._call: Call | None = None
         self._stopping = False
         self._quality = QualityMonitor()
+        self._captions = RunCaptions(self._emit, lambda: self._t0) if transcribe else None
 
     # --- the call's events and frames ----------------------------------------------------
 
@@ -117,6 +128,8 @@ class ScriptRunner:
     def _on_caller(self, samples: np.ndarray, t: float) -> None:
         if self._recorder is not None:
             self._recorder.add_caller(samples, t)
+        if self._captions is not None:
+            self._captions.feed("caller", samples, t)
         if self._t0 is not None:
             peak = float(np.abs(samples.astype(np.int32)).max()) / 32768 if len(samples) else 0.0
             self._emit(WaveChunk(self._rel(t), round(peak, 3), round(self._agent_peak, 3)))
@@ -125,6 +138,8 @@ class ScriptRunner:
     def _on_agent(self, samples: np.ndarray, t: float) -> None:
         if self._recorder is not None:
             self._recorder.add_agent(samples, t)
+        if self._captions is not None:
+            self._captions.feed("agent", samples, t)
         if len(samples):
             self._agent_peak = max(self._agent_peak, float(np.abs(samples.astype(np.int32)).max()) / 32768)
         edge, when = self._edges.feed(samples, t)
@@ -152,17 +167,20 @@ class ScriptRunner:
             await asyncio.sleep(POLL_S)
         return True
 
-    async def _say(self, source: ScriptedSource, step: Step, kind: str) -> None:
-        assert step.wav is not None
+    async def _say(self, source: ScriptedSource, step: Step) -> None:
+        assert step.line is not None and self._lines is not None
         turn = len(self._caller) + 1
-        said = source.say(self._wavs[step.wav])
+        self._last_turn = None
+        said = source.say(self._lines[step.line])
         while not said.done() and not self._call_over():
             await asyncio.wait({said}, timeout=0.1)
         first, end = said.result() if said.done() else (None, None)
         if first is None or end is None or self._t0 is None:
-            return  # a silent WAV, or the call ended first: no turn
-        self._caller.append(CallerTurn(kind, first - self._t0, end - self._t0))
-        for mark, at in (("barge_in" if kind == "barge_in" else "caller_start", first), ("caller_end", end)):
+            return  # a silent line, or the call ended first: no turn
+        self._caller.append(CallerTurn(step.kind, first - self._t0, end - self._t0))
+        self._last_turn = turn
+        start_mark = "barge_in" if step.kind == "barge_in" else "caller_start"
+        for mark, at in ((start_mark, first), ("caller_end", end)):
             self._emit(TurnMark(turn, mark, self._rel(at)))
 
     async def _step(self, n: int, step: Step, source: ScriptedSource) -> bool:
@@ -170,9 +188,11 @@ class ScriptRunner:
             return False
         if step.kind == "pause":
             await self._until(lambda: False, step.ms / 1000)
-        elif step.kind == "play":
-            await self._say(source, step, "play")
+        elif step.kind in SPOKEN:
+            await self._say(source, step)
+            self._turn_of_step[n] = self._last_turn
         elif step.kind == "wait_for_agent":
+            self._turn_of_step[n] = self._last_turn
             began = time.monotonic()
 
             def done() -> bool:
@@ -188,7 +208,8 @@ class ScriptRunner:
                 return seg is not None and seg[1] is None and time.monotonic() - seg[0] >= step.ms / 1000
             if not await self._until(long_enough, step.timeout_ms / 1000):
                 self.result.step_timeouts.append(n)
-            await self._say(source, step, "barge_in")
+            await self._say(source, step)
+            self._turn_of_step[n] = self._last_turn
         return not self._call_over()
 
     async def _play_script(self, source: ScriptedSource) -> None:
@@ -205,7 +226,11 @@ class ScriptRunner:
             await self._call.hangup()
 
     async def run(self) -> RunResult:
+        if self._lines is None:
+            self._lines = await asyncio.to_thread(render_all, self.script)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self._captions is not None:
+            await self._captions.start()
         self._recorder = CallRecorder(self.out_dir / "recording.wav")
         source, sink = ScriptedSource(self._on_caller), AgentSink(self._on_agent)
         self._call = call = Call(self.request, source, sink, self._on_event)
@@ -223,6 +248,8 @@ class ScriptRunner:
                 await call.hangup()
             outcome = await task
             self._recorder.close()
+            if self._captions is not None:
+                self.result.transcript, self.result.recognizer = await self._captions.finish()
         self._finish(outcome, time.monotonic() - started)
         self._emit(RunFinished(self.result))
         return self.result
@@ -238,7 +265,11 @@ class ScriptRunner:
             segments: list[Segment] = [(s[0] - self._t0, None if s[1] is None else s[1] - self._t0)
                                        for s in self._segments]
             r.turns = turn_table(self._caller, segments)
-            for row in r.turns:
-                self._emit(row)
+        greeting_ms = round(1000 * (self._segments[0][0] - self._t0), 1) \
+            if self._segments and self._t0 is not None else None
+        judge(self.script, r, self._turn_of_step, greeting_ms=greeting_ms, transcript=r.transcript,
+              heard_threshold=HEARD_THRESHOLD)
+        for row in r.turns:
+            self._emit(row)
         if self._recorder is not None and self._recorder.frames_written:
             r.recording = str(self._recorder.path)
