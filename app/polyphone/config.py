@@ -213,6 +213,8 @@ class Settings:
     volume: float = 1.0           # 0 .. MAX_VOLUME
     last_profile: str = ""        # the agent chosen when the app last closed
     last_variant: str = ""
+    captions: bool = True         # live transcripts of both sides during a call
+    transcriber: str = "pocketsphinx"   # speech.transcribe engine
 
     def recordings_dir(self) -> Path:
         return Path(self.recording_folder).expanduser() if self.recording_folder \

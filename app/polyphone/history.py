@@ -21,7 +21,7 @@ from . import config
 from .errors import UserFacingError
 from .paths import private_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILE_NAME = "history.sqlite3"
 
 _SCHEMA_V1 = """
@@ -44,6 +44,9 @@ CREATE INDEX calls_started ON calls (started_at);
 # v2: what a repro bundle needs, as JSON: {"stats": [per second], "log": [events, redacted],
 # "warnings": [quality warnings]}. Older rows get '{}'.
 _MIGRATE_V2 = "ALTER TABLE calls ADD COLUMN details TEXT NOT NULL DEFAULT '{}'"
+# v3: the call's words as plain text ("Agent: ...\nYou: ..."), searchable; the timed utterances
+# are in details["transcript"]. Older rows get ''.
+_MIGRATE_V3 = "ALTER TABLE calls ADD COLUMN transcript TEXT NOT NULL DEFAULT ''"
 
 RESULTS = ("ended", "failed", "cancelled")
 
@@ -66,6 +69,7 @@ class CallRecord:
     turn_latencies_ms: list[float] = field(default_factory=list)
     recording_path: str = ""
     details: dict = field(default_factory=dict)   # stats / log / warnings for a repro bundle
+    transcript: str = ""                          # what was said, one utterance a line
     id: int | None = None
 
     @property
@@ -74,7 +78,7 @@ class CallRecord:
 
 
 _COLUMNS = ("started_at", "profile", "variant", "session_id", "call_sid", "duration_s", "result",
-            "error_code", "error_message", "turn_latencies", "recording_path", "details")
+            "error_code", "error_message", "turn_latencies", "recording_path", "details", "transcript")
 
 
 def _row_to_record(row: sqlite3.Row) -> CallRecord:
@@ -91,7 +95,7 @@ def _row_to_record(row: sqlite3.Row) -> CallRecord:
         session_id=row["session_id"], call_sid=row["call_sid"], duration_s=row["duration_s"],
         result=row["result"], error_code=row["error_code"], error_message=row["error_message"],
         turn_latencies_ms=latencies, recording_path=row["recording_path"],
-        details=details if isinstance(details, dict) else {})
+        details=details if isinstance(details, dict) else {}, transcript=row["transcript"])
 
 
 class History:
@@ -149,7 +153,11 @@ class History:
                 with db:
                     db.execute(_MIGRATE_V2)
                     db.execute("PRAGMA user_version = 2")
-            # Future migrations: `if version < 3: ...` here, each in a transaction.
+            if version < 3:
+                with db:
+                    db.execute(_MIGRATE_V3)
+                    db.execute("PRAGMA user_version = 3")
+            # Future migrations: `if version < 4: ...` here, each in a transaction.
             return db
         except BaseException:
             db.close()
@@ -188,19 +196,24 @@ class History:
         values = (record.started_at, record.profile, record.variant, record.session_id,
                   record.call_sid, float(record.duration_s), record.result, record.error_code,
                   record.error_message, json.dumps([round(float(x), 1) for x in record.turn_latencies_ms]),
-                  record.recording_path, json.dumps(record.details, default=str))
+                  record.recording_path, json.dumps(record.details, default=str), record.transcript)
         with self._lock, self._conn() as db:
             cur = db.execute(f"INSERT INTO calls ({', '.join(_COLUMNS)}) "
                              f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
         record.id = cur.lastrowid
         return int(cur.lastrowid)
 
-    def list(self, limit: int = 1000, profile: str | None = None) -> list[CallRecord]:
-        """Newest first."""
-        sql, args = "SELECT * FROM calls", []
+    def list(self, limit: int = 1000, profile: str | None = None, text: str = "") -> list[CallRecord]:
+        """Newest first; `text`: only calls whose transcript contains it (any case)."""
+        where, args = [], []
         if profile is not None:
-            sql += " WHERE profile = ?"
+            where.append("profile = ?")
             args.append(profile)
+        if text.strip():
+            escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("transcript LIKE ? ESCAPE '\\'")
+            args.append(f"%{escaped}%")
+        sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
         args.append(int(limit))
         with self._lock:

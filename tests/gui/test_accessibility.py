@@ -104,6 +104,7 @@ def test_a_whole_call_from_the_keyboard(make_window, qloop, qtbot) -> None:
         await until(lambda: w.bridge.state == "CONNECTED")
         qtbot.keyClick(bar.call_button, Qt.Key.Key_Space)
         await until(lambda: w.bridge.state == "ENDED")
+        await until(lambda: not w.bridge.busy)      # the history row is written after ENDED shows
 
     qloop.run(scenario(), 30)
     assert [r.result for r in w.bridge.history.list()] == ["ended", "ended"]

@@ -188,6 +188,22 @@ def test_history_dialog_lists_copies_and_deletes(qtbot, tmp_path) -> None:
     assert d.table.rowCount() == 1 and len(h.list()) == 1
 
 
+def test_history_is_searched_by_what_was_said(qtbot, tmp_path) -> None:
+    h = History(tmp_path / "h.sqlite3")
+    h.add(CallRecord(started_at=time.time() - 60, profile="A", result="ended",
+                     transcript="Agent: Hello.\nYou: I'd like a table for two."))
+    h.add(CallRecord(started_at=time.time(), profile="B", result="ended"))
+    d = HistoryDialog(h)
+    qtbot.addWidget(d)
+    assert d.table.rowCount() == 2 and "No words" in d.transcript.toPlainText()
+    d.search.setText("Table For")
+    assert d.table.rowCount() == 1 and d.table.item(0, 1).text() == "A"
+    assert d.transcript.toPlainText() == "Agent: Hello.\nYou: I'd like a table for two."
+    assert "1 call(s) in which “Table For” was said." == d.status.text()
+    d.search.clear()
+    assert d.table.rowCount() == 2
+
+
 def test_history_saves_a_repro_bundle_of_any_call(qtbot, tmp_path) -> None:
     import json
     import zipfile

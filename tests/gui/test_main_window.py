@@ -25,6 +25,7 @@ def test_a_call_from_the_window_shows_state_connection_stats_and_history(make_wi
         await until(lambda: w.call_panel.value_labels["rtt"].text() != "—", timeout=4)
         qtbot.keyClick(w, Qt.Key.Key_Escape)
         await until(lambda: bar.status.text() == "Call ended")
+        await until(lambda: not w.bridge.busy)      # the devices closed, the history row written
 
     qloop.run(scenario())
     panel = w.connection_panel
@@ -87,6 +88,7 @@ def test_unauthorized_opens_the_token_field_and_a_new_token_works(make_window, q
             await until(lambda: w.call_bar.status.text() == "Connected")
             w.bridge.hang_up()
             await until(lambda: w.call_bar.status.text() == "Call ended")
+            await until(lambda: not w.bridge.busy)
         qloop.run(call_again())
         assert w.banner.isHidden()
         assert [r.result for r in w.bridge.history.list()] == ["ended", "failed"]

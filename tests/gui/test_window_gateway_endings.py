@@ -29,6 +29,7 @@ def test_the_agent_hanging_up_by_closing_the_socket_says_so(make_window, qloop):
             w.call_bar.request_call()
             await until(lambda: w.call_bar.status.text() == "Connected")
             await until(lambda: w.call_bar.status.text() == "Call ended", timeout=10)
+            await until(lambda: not w.bridge.busy)      # the history row is written after ENDED shows
         qloop.run(scenario())
         assert not w.banner.isHidden()
         assert w.banner.title.text() == "Call ended" and AGENT_HUNG_UP in w.banner.what.text()

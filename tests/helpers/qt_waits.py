@@ -15,7 +15,7 @@ class Recorder:
                      "stats_sampled", "call_error", "log_line", "levels", "turn_latency",
                      "busy_changed", "call_finished", "notice", "media_stalled", "media_resumed",
                      "audio_stats", "device_changed", "devices_listed", "check_finished",
-                     "keyring_status"):
+                     "keyring_status", "caption", "captions_status", "run_event"):
             getattr(bridge, name).connect(lambda *a, _n=name: self.seen.append((_n, a)))
 
     def of(self, name: str) -> list[tuple]:

@@ -117,3 +117,19 @@ def test_a_version_1_history_is_migrated_with_every_row_kept(tmp_path) -> None:
     h.add(CallRecord(started_at=2.0, profile="New", result="ended", details={"stats": [{"t": 1}]}))
     assert h.list()[0].details == {"stats": [{"t": 1}]}
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == hist.SCHEMA_VERSION
+    assert old.transcript == ""
+
+
+def test_calls_are_found_by_what_was_said(tmp_path) -> None:
+    h = History(tmp_path / "h.sqlite3")
+    h.add(CallRecord(started_at=1.0, profile="A", result="ended",
+                     transcript="Agent: Hello, how can I help?\nYou: A table for two, please."))
+    h.add(CallRecord(started_at=2.0, profile="B", result="ended", transcript="Agent: 100% sure_thing"))
+    h.add(CallRecord(started_at=3.0, profile="A", result="failed"))
+    assert [r.started_at for r in h.list(text="TABLE for two")] == [1.0]        # any case
+    assert [r.started_at for r in h.list(text="100%")] == [2.0]                 # % and _ are literal
+    assert h.list(text="1_0") == [] and h.list(text="sure thing") == []
+    assert [r.started_at for r in h.list(text="  ")] == [3.0, 2.0, 1.0]         # blank: everything
+    assert h.list(profile="B", text="table") == []
+    h.close()
+    assert History(tmp_path / "h.sqlite3").list(text="help")[0].transcript.startswith("Agent: Hello")

@@ -98,6 +98,7 @@ class MicrophoneTrack(MediaStreamTrack):
         self.hooks: list[FrameHook] = []
         self.muted = False
         self.dropped_samples = 0
+        self._tones = np.zeros(0, dtype=np.int16)   # keypad tones, sent instead of the microphone
         self._max_backlog = SAMPLE_RATE * max_backlog_ms // 1000
         self._pending = np.zeros(0, dtype=np.int16)
         self._pts = 0
@@ -121,10 +122,19 @@ class MicrophoneTrack(MediaStreamTrack):
             if packet is not None:
                 return packet
 
+    def send_tones(self, pcm: np.ndarray) -> None:
+        """Send `pcm` (int16 mono, 48 kHz: keypad tones) in place of the microphone, after
+        whatever is still queued; muted or not, as a phone sends its keys."""
+        self._tones = np.concatenate([self._tones, np.asarray(pcm, dtype=np.int16)])
+
     def _prepare(self, samples: np.ndarray) -> np.ndarray:
         if self.process is not None:
-            samples = self.process(samples)
-        if self.muted:
+            samples = self.process(samples)   # the echo canceller keeps running under the tones
+        if len(self._tones):
+            samples = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            n = min(FRAME_SAMPLES, len(self._tones))
+            samples[:n], self._tones = self._tones[:n], self._tones[n:]
+        elif self.muted:
             samples = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         t = time.monotonic()
         for hook in self.hooks:

@@ -78,6 +78,8 @@ class EngineBridge(QObject):
     loop_lag = Signal(float, float)              # last second's worst ms, worst since reset ms
     shut_down = Signal()                         # close_down() has finished
     run_event = Signal(object)                   # a scripted run's progress (runs.events, script_runs)
+    caption = Signal(object)                     # services.app_events.Caption (partial or final)
+    captions_status = Signal(object)             # services.app_events.CaptionsStatus
 
     def __init__(self, profiles: ProfileStore, settings: Settings, *, vault: TokenVault | None = None,
                  history: History | None = None, media_factory: MediaFactory | None = None,
@@ -115,6 +117,7 @@ class EngineBridge(QObject):
             ev.Notice: lambda e: self.notice.emit(e.text),
             ev.DevicesListed: lambda e: self.devices_listed.emit(e.inputs, e.outputs),
             ev.RunProgress: lambda e: self.run_event.emit(e.event),
+            ev.Caption: self.caption.emit, ev.CaptionsStatus: self.captions_status.emit,
         }
 
     # --- application events -> signals ----------------------------------------------------
@@ -196,6 +199,20 @@ class EngineBridge(QObject):
     @asyncSlot(float)
     async def set_volume(self, volume: float) -> None:
         self.phone.set_volume(volume)
+
+    @asyncSlot(bool)
+    async def set_captions(self, on: bool) -> None:
+        """Captions on or off now, for this call and the next (the window saves the setting)."""
+        await self.phone.set_captions(on)
+
+    def send_dtmf(self, digits: str) -> None:
+        """Keypad tones (0-9, *, #) to the agent, during a call; why not, in the log."""
+        try:
+            sent, why = self.phone.send_dtmf(digits), "no call takes them now"
+        except ValueError as exc:   # not a key
+            sent, why = False, str(exc)
+        if not sent:
+            self.phone.log("warning", "call", f"Keypad {digits!r} not sent: {why}")
 
     @asyncSlot()
     async def apply_processing(self) -> None:

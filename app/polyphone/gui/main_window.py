@@ -7,6 +7,7 @@ through `EngineBridge` commands; profiles and settings are plain files.
 from __future__ import annotations
 
 import logging
+import time
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -36,11 +37,19 @@ from .theme import apply_theme
 from .widgets.call_bar import CallBar
 from .widgets.call_panel import CallPanel
 from .widgets.connection_panel import ConnectionPanel
+from .widgets.conversation import ConversationPane
 from .widgets.device_panel import DevicePanel
 from .widgets.error_banner import ErrorBanner
 from .widgets.event_log import EventLog
 
 log = logging.getLogger(__name__)
+DEFAULT_SIZE = QSize(1240, 780)
+FRAME = QSize(16, 48)          # room for the window manager's borders and title bar
+
+
+def fitting_size(available: QSize, minimum: QSize) -> QSize:
+    """The window's first size: the default, smaller on a smaller screen, never below `minimum`."""
+    return DEFAULT_SIZE.boundedTo(available - FRAME).expandedTo(minimum)
 
 
 class MainWindow(QMainWindow):
@@ -66,7 +75,8 @@ class MainWindow(QMainWindow):
         self.reload_profiles(self.settings.last_profile, self.settings.last_variant)
         self.device_panel.set_volume(self.settings.volume)
         self.event_log.set_min_level(self.settings.log_level)
-        self.resize(QSize(1060, 820))
+        self.conversation.set_captions_on(self.settings.captions)
+        self.resize(fitting_size(self.screen().availableGeometry().size(), self.minimumSizeHint()))
 
     # --- layout -------------------------------------------------------------------------
 
@@ -76,7 +86,9 @@ class MainWindow(QMainWindow):
         self.device_panel = DevicePanel()
         self.connection_panel = ConnectionPanel()
         self.call_panel = CallPanel()
+        self.conversation = ConversationPane()
         self.event_log = EventLog(redact=self.bridge.redact)
+        self.event_log.text.setMinimumHeight(40)   # a few lines, so the window fits a 1280×800 screen
         devices = QGroupBox("Audio devices")
         devices.setAccessibleName("Audio devices")
         QVBoxLayout(devices).addWidget(self.device_panel)
@@ -84,7 +96,7 @@ class MainWindow(QMainWindow):
         panels.addWidget(self.connection_panel)
         panels.addWidget(self.call_panel)
         panels.setStretchFactor(1, 1)
-        panels.setSizes([400, 640])
+        panels.setSizes([300, 440])
         log_box = QGroupBox("Event log")
         log_box.setAccessibleName("Event log section")
         QVBoxLayout(log_box).addWidget(self.event_log)
@@ -92,12 +104,18 @@ class MainWindow(QMainWindow):
         lower.addWidget(panels)
         lower.addWidget(log_box)
         lower.setStretchFactor(1, 1)
+        body = QSplitter(Qt.Orientation.Horizontal)   # the conversation beside quality and log
+        body.addWidget(lower)
+        body.addWidget(self.conversation)
+        body.setStretchFactor(0, 3)
+        body.setStretchFactor(1, 2)
+        body.setSizes([750, 470])
         central = QWidget()
         box = QVBoxLayout(central)
         box.addWidget(self.banner)
         box.addWidget(self.call_bar)
         box.addWidget(devices)
-        box.addWidget(lower, 1)
+        box.addWidget(body, 1)
         self.setCentralWidget(central)
         self.state_label = QLabel("Ready")
         self.state_label.setAccessibleName("Status")
@@ -185,10 +203,20 @@ class MainWindow(QMainWindow):
         dev.test_requested.connect(b.test_device)
         dev.volume_changed.connect(b.set_volume)
         self.banner.action_requested.connect(self._on_banner_action)
+        self._wire_conversation()
+
+    def _wire_conversation(self) -> None:
+        b, pane = self.bridge, self.conversation
+        b.caption.connect(pane.add_caption)
+        b.captions_status.connect(pane.set_status)
+        b.turn_latency.connect(pane.add_latency)
+        b.levels.connect(pane.on_levels)
+        pane.captions_toggled.connect(self._set_captions)
+        self.call_bar.keypad_button.digit_pressed.connect(b.send_dtmf)
 
     # --- bridge -> widgets ------------------------------------------------------------------
 
-    def _on_state(self, state: str, _previous: str, reason: str) -> None:
+    def _on_state(self, state: str, previous: str, reason: str) -> None:
         self.call_bar.set_state(state, reason)
         in_call = state not in ("IDLE", "ENDED", "FAILED")
         self.device_panel.set_in_call(in_call)
@@ -196,8 +224,12 @@ class MainWindow(QMainWindow):
             self.banner.clear()
             self.connection_panel.reset()
             self.call_panel.reset()
-        if state == "STARTING":
+            self.conversation.reset()
             self._calls_started += 1
+        elif state == "CONNECTED" and previous != "CONNECTED":
+            self.conversation.call_started(time.monotonic())
+        if not in_call:
+            self.conversation.set_agent_speaking(False)
         if state == "ENDED" and reason and reason != YOU_HUNG_UP:
             self.banner.show_notice(reason, "Call ended")  # e.g. the agent hung up
         detail = f" — {reason}" if reason and state not in ("FAILED", "STARTING") else ""
@@ -232,6 +264,11 @@ class MainWindow(QMainWindow):
             self.state_label.setText(f"Call ended after {record.duration_s:.0f} s")
         if isinstance(self.dialog, HistoryDialog) and self.dialog.isVisible():
             self.dialog.reload()
+
+    def _set_captions(self, on: bool) -> None:
+        self.settings.captions = on
+        self.save_settings()
+        self.bridge.set_captions(on)
 
     def _remember_choice(self, *_args) -> None:
         self.settings.last_profile = self.call_bar.current_profile()
@@ -290,6 +327,7 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             apply_theme(app, self.settings.theme)
         self.event_log.set_min_level(self.settings.log_level)
+        self.conversation.set_captions_on(self.settings.captions)
         logging.getLogger("polyphone").setLevel(self.settings.log_level.upper())
         self.bridge.apply_processing()
         self.save_settings()

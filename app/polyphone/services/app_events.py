@@ -57,3 +57,20 @@ class KeyringStatus:
 @dataclass(frozen=True)
 class RunProgress:
     event: Any          # runs.events.*, or script_runs.RunProblem / RunSaved
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One utterance recognised during a call (services/captions.py)."""
+
+    who: str            # caller | agent
+    start: float        # monotonic seconds of its first and last audio
+    end: float
+    text: str
+    final: bool = True  # False: the words so far, while it is still being spoken
+
+
+@dataclass(frozen=True)
+class CaptionsStatus:
+    engine: str         # the recogniser's label, e.g. "pocketsphinx (offline, lower accuracy)"; "" when off
+    problem: str = ""   # why there are no captions (the recogniser could not load), with what to do

@@ -28,8 +28,9 @@ from ..engine.call import Call, CallResult
 from ..engine.events import AudioLevels, CallError, DeviceChanged, LogLine, StateChanged
 from ..history import CallRecord, History, HistoryError
 from . import call_media, call_setup
-from .app_events import IDLE, STARTING, Busy, CallFinished, DevicesListed, Notice, PhoneState
+from .app_events import IDLE, STARTING, Busy, CallFinished, CaptionsStatus, DevicesListed, Notice, PhoneState
 from .call_details import CallDetails
+from .captions import LiveCaptions
 from .errors import AppError, ErrorKind, PrepError
 from .local_gateway import EmbeddedGateway
 from .log_entry import LogEntry, wall_time
@@ -72,6 +73,7 @@ class Phone:
         self.last_record: CallRecord | None = None
         self.details: CallDetails | None = None
         self.meter = call_media.InputMeter(lambda dbfs: self._emit(AudioLevels(dbfs, -120.0, False, False)))
+        self.captions = LiveCaptions(self.on_event, settings.transcriber)
         self._prep_task: asyncio.Task | None = None
         self._run_task: asyncio.Task | None = None
         self._call_task: asyncio.Task | None = None
@@ -152,6 +154,9 @@ class Phone:
             self.media = self._media_factory(call_media.audio_settings(self.settings, record_path),
                                              self.on_event)
             await self._start_media(self.media)
+            self.captions.reset()
+            if self.settings.captions:
+                await self.captions.start(self.media)
             self.call = Call(request, self.media.source, self.media.sink, self.on_event)
             self._prep_task = None
             result = await self.call.run()
@@ -194,11 +199,13 @@ class Phone:
     async def _finish_call(self, profile: str, variant: str, started: float, result: CallResult | None,
                            error: CallError | None, record_path: Path | None) -> None:
         self._prep_task = None
+        captions = asyncio.ensure_future(self.captions.stop())   # the last phrase, beside the devices
         if self.media is not None:
             try:
                 await self.media.stop()
             except Exception as exc:
                 self.log("error", "audio", f"Stopping the audio failed: {exc}")
+        self._keep_transcript(await captions)
         self.media, self.call = None, None
         if result is None:
             self._set_state("FAILED" if error else "ENDED",
@@ -209,12 +216,23 @@ class Phone:
         if not self.closing:
             await self.start_meter()
 
+    def _keep_transcript(self, transcript: list) -> None:
+        """The call's words into its details (ms since the call was placed) for the history."""
+        if self.details is None or not transcript:
+            return
+        t0 = self.details.t0
+        self.details.data["transcript"] = [
+            {"who": c.who, "start_ms": round(1000 * (c.start - t0)), "end_ms": round(1000 * (c.end - t0)),
+             "text": c.text} for c in transcript]
+
     async def _write_history(self, profile: str, variant: str, started: float, result: CallResult | None,
                              error: CallError | None, record_path: Path | None) -> CallRecord:
         details = self.details or CallDetails(self.redact)
         rec = call_setup.history_record(profile, variant, started, result, error, record_path,
                                         details.turns, self.redact)
         rec.details = details.data
+        rec.transcript = self.redact("\n".join(f"{'Agent' if u['who'] == 'agent' else 'You'}: {u['text']}"
+                                               for u in details.data.get("transcript", [])))
         try:  # in a worker thread: the commit's fsync can take half a second on a busy disk
             await asyncio.to_thread(self.history.add, rec)
         except (HistoryError, sqlite3.Error, OSError) as exc:
@@ -231,6 +249,27 @@ class Phone:
             self._prep_task.cancel()
 
     # --- during a call ----------------------------------------------------------------------
+
+    async def set_captions(self, on: bool) -> None:
+        """Captions on or off, for this call (from now) and the next ones."""
+        self.settings.captions = on
+        if on and self.media is not None and self.call is not None:
+            await self.captions.start(self.media)
+        elif not on:
+            await self.captions.stop()
+            self._emit(CaptionsStatus(""))
+
+    def send_dtmf(self, digits: str) -> bool:
+        """Keypad tones into the call, in band (ITU-T Q.24 lengths); False when no call can
+        take them. A bad key raises ValueError."""
+        from ..audio import dtmf
+
+        source = getattr(self.media, "source", None)
+        if self.call is None or not hasattr(source, "send_tones"):
+            return False
+        source.send_tones(dtmf.tones(digits))
+        self.log("info", "call", f"Pressed {digits.upper()}.")
+        return True
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
@@ -324,6 +363,8 @@ class Phone:
                 await asyncio.wait_for(asyncio.shield(self._run_task), SHUTDOWN_TIMEOUT)
         try:  # every step runs, whatever an earlier one raised
             await self.meter.close()
+            with contextlib.suppress(Exception):
+                await self.captions.close()
         finally:
             try:
                 with contextlib.suppress(Exception):

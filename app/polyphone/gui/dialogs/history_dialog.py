@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -51,6 +53,12 @@ class HistoryDialog(QDialog):
         self.setAccessibleName("Call history")
         self.history = history
         self.records: list[CallRecord] = []
+        self.search = named(QLineEdit(), "Search what was said")
+        self.search.setPlaceholderText("Search what was said…")
+        self.search.setClearButtonEnabled(True)
+        self.transcript = named(QPlainTextEdit(), "What was said on the selected call")
+        self.transcript.setReadOnly(True)
+        self.transcript.setMaximumHeight(120)
         self._build_table()
         self.status = named(QLabel(), "History status")
         self.status.setWordWrap(True)
@@ -89,7 +97,9 @@ class HistoryDialog(QDialog):
         row.addWidget(self.refresh_button)
         row.addWidget(self.close_button)
         box = QVBoxLayout(self)
+        box.addWidget(self.search)
         box.addWidget(self.table, 1)
+        box.addWidget(self.transcript)
         box.addWidget(self.status)
         box.addLayout(row)
 
@@ -100,13 +110,17 @@ class HistoryDialog(QDialog):
         self.bundle_button.clicked.connect(self.choose_bundle_path)
         self.delete_button.clicked.connect(self.delete)
         self.refresh_button.clicked.connect(self.reload)
+        self.search.textChanged.connect(self.reload)
         self.close_button.clicked.connect(self.accept)
         self.table.itemSelectionChanged.connect(self._sync)
 
     def reload(self) -> None:
         try:
-            self.records = self.history.list()
-            self.status.setText(self.history.notice or f"{len(self.records)} call(s).")
+            text = self.search.text()
+            self.records = self.history.list(text=text)
+            found = f"{len(self.records)} call(s)" + \
+                (f" in which “{text.strip()}” was said." if text.strip() else ".")
+            self.status.setText(self.history.notice or found)
         except (HistoryError, sqlite3.Error, OSError) as exc:
             self.records = []
             self.status.setText(f"The history could not be read: {exc}")
@@ -135,6 +149,8 @@ class HistoryDialog(QDialog):
         self.copy_button.setEnabled(r is not None)
         self.bundle_button.setEnabled(r is not None)
         self.delete_button.setEnabled(r is not None)
+        self.transcript.setPlainText(r.transcript if r and r.transcript else
+                                     "No words were recognised on this call." if r else "")
 
     def choose_bundle_path(self) -> None:
         r = self.selected()

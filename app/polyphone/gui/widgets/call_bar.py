@@ -18,6 +18,7 @@ from ...config import Profile
 from ..icons import icon
 from .accessible import named
 from .call_button import CallButton
+from .keypad import KeypadButton
 
 STATUS_TEXT = {
     "IDLE": "Ready", "STARTING": "Starting…", "CONNECTING": "Connecting…",
@@ -54,6 +55,8 @@ class CallBar(QWidget):
         self.mute_button.setCheckable(True)
         self.mute_button.setIcon(icon("mic.svg"))
         self.mute_button.setIconSize(QSize(18, 18))
+        self.keypad_button = KeypadButton()
+        self.keypad_button.setEnabled(False)
         self._layout()
         self._elapsed = QElapsedTimer()
         self._tick = QTimer(self)
@@ -86,6 +89,7 @@ class CallBar(QWidget):
         status_row.addWidget(self.status)
         status_row.addWidget(self.timer_label)
         status_row.addStretch(1)
+        status_row.addWidget(self.keypad_button)
         status_row.addWidget(self.mute_button)
         grid.addLayout(status_row, 2, 0, 1, 3)
         grid.addWidget(self.reason, 3, 0, 1, 3)
@@ -148,6 +152,7 @@ class CallBar(QWidget):
         self.profile_box.setEnabled(not busy)
         self.variant_box.setEnabled(not busy and self.variant_box.count() > 1)
         self.edit_button.setEnabled(not busy)
+        self.keypad_button.setEnabled(state == "CONNECTED")
         self.timer_label.setVisible(state in ("CONNECTED", "ENDING") or
                                     (state == "ENDED" and self._elapsed.isValid()))
         if state == "CONNECTED" and previous != "CONNECTED":
@@ -156,6 +161,7 @@ class CallBar(QWidget):
             self._show_elapsed()
         elif state == "STARTING":
             self.timer_label.setText("00:00")
+            self.keypad_button.keypad.clear()
             self._elapsed.invalidate()
         elif state in ("ENDING", "ENDED", "FAILED"):
             self._tick.stop()

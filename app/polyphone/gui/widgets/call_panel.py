@@ -1,11 +1,12 @@
-"""Call quality: RTT, jitter, loss, bitrates and codec with live plots; the agent's turn latency."""
+"""Call quality: RTT, jitter, loss, bitrates and codec with live plots; the agent's turn latency
+(a summary and a plot: each turn's figure shows on its reply in the conversation pane)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QListWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .accessible import named
 from .sparkline import Sparkline
@@ -21,6 +22,7 @@ class CallPanel(QGroupBox):
         super().__init__("Call quality", parent)
         self.setAccessibleName("Call quality")
         grid = QGridLayout()
+        grid.setVerticalSpacing(3)
         self.value_labels: dict[str, QLabel] = {}
         self.plots: dict[str, Sparkline] = {}
         for row, (key, title, _unit, floor, color) in enumerate(FIGURES):
@@ -28,6 +30,7 @@ class CallPanel(QGroupBox):
             value.setMinimumWidth(90)
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             plot = named(Sparkline(floor_max=floor, color=color), f"{title} over the call")
+            plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)  # may shrink
             grid.addWidget(QLabel(title), row, 0)
             grid.addWidget(value, row, 1)
             grid.addWidget(plot, row, 2)
@@ -36,20 +39,21 @@ class CallPanel(QGroupBox):
         grid.addWidget(QLabel("Codec"), len(FIGURES), 0)
         grid.addWidget(self.codec, len(FIGURES), 1, 1, 2)
         self.audio = named(QLabel("—"), "Playout health")
-        self.audio.setWordWrap(True)
-        grid.addWidget(QLabel("Playout"), len(FIGURES) + 1, 0)
+        grid.addWidget(QLabel("Playout"), len(FIGURES) + 1, 0, Qt.AlignmentFlag.AlignTop)
         grid.addWidget(self.audio, len(FIGURES) + 1, 1, 1, 2)
         grid.setColumnStretch(2, 1)
-        self.turns = named(QListWidget(), "Agent turn latencies")
-        self.turns.setMaximumHeight(80)
         self.turn_plot = named(Sparkline(points=40, floor_max=1000.0, color="#d49a1a", bars=True),
                                "Agent turn latency plot")
         self.turn_summary = named(QLabel("Agent response time: no turns yet"), "Agent response time summary")
+        for label in (self.audio, self.turn_summary):   # room for two lines in a narrow panel
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            label.setMinimumHeight(2 * label.fontMetrics().lineSpacing())
         box = QVBoxLayout(self)
         box.addLayout(grid)
         box.addWidget(self.turn_summary)
         box.addWidget(self.turn_plot)
-        box.addWidget(self.turns)
+        box.addStretch(1)
         self._last: Any = None
         self.latencies: list[float] = []
 
@@ -60,7 +64,6 @@ class CallPanel(QGroupBox):
             plot.clear()
         self.codec.setText("—")
         self.audio.setText("—")
-        self.turns.clear()
         self.turn_plot.clear()
         self.latencies = []
         self.turn_summary.setText("Agent response time: no turns yet")
@@ -89,8 +92,6 @@ class CallPanel(QGroupBox):
 
     def add_turn(self, turn: int, latency_ms: float) -> None:
         self.latencies.append(latency_ms)
-        self.turns.addItem(f"Turn {turn}: {latency_ms:.0f} ms")
-        self.turns.scrollToBottom()
         self.turn_plot.add(latency_ms)
         ordered = sorted(self.latencies)
         median = ordered[len(ordered) // 2]
