@@ -40,8 +40,10 @@ QT_EXCLUDES = tuple(f"PySide6.{m}" for m in (
     "QtSensors", "QtSpatialAudio", "QtStateMachine", "QtTextToSpeech", "QtHttpServer",
     "QtGraphs", "QtLocation", "QtAxContainer",
 ))
+# onnxruntime (~80 MB) is faster-whisper's voice-activity filter, which Polyphone leaves off
+# (speech/whisper.py: vad_filter=False; phrases are cut by speech/transcribe.py).
 OTHER_EXCLUDES = ("tkinter", "PyQt5", "PyQt6", "PySide2", "IPython", "matplotlib", "pytest",
-                  "hypothesis", "livekit.rtc.jupyter", "pydoc_data")
+                  "hypothesis", "livekit.rtc.jupyter", "pydoc_data", "onnxruntime")
 # The system's ALSA stays the system's: libasound loads its plugins (the PulseAudio /
 # PipeWire bridge) from a folder compiled into it (/usr/lib/x86_64-linux-gnu/alsa-lib on
 # Debian, /usr/lib64/alsa-lib on Fedora), built for that libasound. Every Linux desktop has
@@ -220,7 +222,8 @@ def options(platform: str | None = None) -> Options:
         platform=platform, app_name=name, version=version, executables=executables, icon=icon,
         datas=resource_datas() + speech_datas(),
         binaries=livekit_binaries() + espeak_binaries() + portaudio_binaries(platform),
-        hiddenimports=("livekit.rtc.resources",),
+        # the speech engines are imported by name (speech/transcribe.py ENGINES)
+        hiddenimports=("livekit.rtc.resources", "polyphone.speech.sphinx", "polyphone.speech.whisper"),
         excludes=QT_EXCLUDES + OTHER_EXCLUDES,
         runtime_hooks=((str(HERE / "rth_portaudio.py"), str(HERE / "rth_system_env.py")) if linux else ()),
         exclude_binaries=LINUX_SYSTEM_LIBS if linux else (),
@@ -236,6 +239,10 @@ def dropped(dest: str) -> bool:
     return any(fnmatch.fnmatch(dest, pattern) for pattern in QT_DROPPED)
 
 
+# Loaded with ctypes at run time, so nothing links to them: roots of their own.
+CTYPES_LIBRARIES = ("liblivekit_ffi", "libespeak-ng")
+
+
 def prune_libraries(entries: list, imports_of) -> list:
     """Linux: the TOC entries (dest, src, kind) minus the shared libraries nothing needs.
 
@@ -248,7 +255,8 @@ def prune_libraries(entries: list, imports_of) -> list:
     def is_root(dest: str) -> bool:
         name = os.path.basename(dest)
         return (not _SHARED_LIB.match(name) or "/plugins/" in dest.replace("\\", "/")
-                or name.startswith(tuple(explicit)) or name.startswith("liblivekit_ffi"))
+                or name.startswith(tuple(explicit))
+                or name.startswith(CTYPES_LIBRARIES))
     by_name = {os.path.basename(e[0]): e for e in entries}
     todo = [e for e in entries if is_root(e[0])]
     reached = {os.path.basename(e[0]) for e in todo}

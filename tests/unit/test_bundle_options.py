@@ -163,9 +163,13 @@ def test_prune_keeps_what_is_reachable_and_drops_the_rest() -> None:
     entries += [(name, f"/x/{name}", "BINARY") for name in (
         "libQt6Gui.so.6", "libQt6Core.so.6", "libQt6XcbQpa.so.6", "libxcb-cursor.so.0",
         "libgtk-3.so.0", "libcairo.so.2", "libportaudio.so.2")]
+    # loaded by ctypes (livekit, espeakng_loader): nothing links to them, they stay
+    entries += [("livekit/rtc/resources/liblivekit_ffi.so", "/x/liblivekit_ffi.so", "BINARY"),
+                ("espeakng_loader/libespeak-ng.so", "/x/libespeak-ng.so", "BINARY")]
     kept = {Path(d).name for d, _, _ in bundle.prune_libraries(entries, lambda src: needs.get(src, []))}
     assert kept == {"QtGui.abi3.so", "libqxcb.so", "libQt6Gui.so.6", "libQt6Core.so.6",
-                    "libQt6XcbQpa.so.6", "libxcb-cursor.so.0", "libportaudio.so.2"}
+                    "libQt6XcbQpa.so.6", "libxcb-cursor.so.0", "libportaudio.so.2", "liblivekit_ffi.so",
+                    "libespeak-ng.so"}
 
 
 def test_windows_version_info_is_what_pyinstaller_reads() -> None:
