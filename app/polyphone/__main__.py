@@ -1,5 +1,5 @@
 """`polyphone` command line: the desktop window (default) | call | run | gateway | token | devices
-| check | desktop, and `--self-test`."""
+| check | desktop | models, and `--self-test`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from . import APP_NAME, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import call, desktop, devices, gateway, run, token
+    from .cli import call, desktop, devices, gateway, models, run, token
 
     parser = argparse.ArgumentParser(
         prog="polyphone", description=f"{APP_NAME}: a softphone for PolyAI voice agents.")
@@ -37,10 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_check_arguments(sub.add_parser("check", help="test a speaker and a microphone"))
     desktop.add_arguments(sub.add_parser(
         "desktop", help="add Polyphone to (or remove it from) your desktop's menu (Linux)"))
+    models.add_arguments(sub.add_parser(
+        "models", help="download, list, check or remove Whisper speech models",
+        description="The Whisper models of the quality speech recogniser, kept in the user's cache. "
+                    "POLYPHONE_MODEL_HUB sets where they are downloaded from."))
     return parser
 
 
-COMMANDS = ("call", "run", "gateway", "token", "devices", "check", "desktop")
+COMMANDS = ("call", "run", "gateway", "token", "devices", "check", "desktop", "models")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "desktop":
         from .cli import desktop
         return desktop.run(args)
+    if args.command == "models":
+        from .cli import models
+        return models.run(args)
     parser.print_help()
     return 2
 

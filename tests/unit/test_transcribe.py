@@ -112,7 +112,7 @@ def recognizer() -> SphinxRecognizer:
 
 
 def test_make_recognizer_names_the_engines():
-    assert list(ENGINES) == ["pocketsphinx"]
+    assert list(ENGINES) == ["pocketsphinx", "whisper"]
     with pytest.raises(TranscriptionError) as caught:
         make_recognizer("whisper-huge")
     assert '"whisper-huge"' in caught.value.message and "pocketsphinx" in caught.value.action

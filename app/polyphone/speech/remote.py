@@ -2,8 +2,8 @@
 
 pocketsphinx holds the GIL while it loads its model (~450 ms measured here: the event loop
 stood still that long) and while it decodes; in a thread of the app that is lag on the loop
-that paces the call's audio. `RemoteRecognizer` starts `polyphone --asr-worker ENGINE` (the
-frozen app runs itself the same way), which loads the recogniser and answers phrase after
+that paces the call's audio. `RemoteRecognizer` starts `polyphone --asr-worker ENGINE [MODEL]`
+(the frozen app runs itself the same way), which loads the recogniser and answers phrase after
 phrase over its stdin/stdout: every message is a 4-byte big-endian length and a payload,
 requests raw int16 PCM at the recogniser's rate, answers JSON (`{"label", "sample_rate"}`
 once when ready, then `{"text"}` or `{"error", "action"}` per phrase). Reading an answer
@@ -50,21 +50,22 @@ def read_message(inp: BinaryIO) -> bytes | None:
     return payload
 
 
-def worker_command(engine: str) -> list[str]:
+def worker_command(engine: str, model: str | None = None) -> list[str]:
+    args = [WORKER_FLAG, engine, *([model] if model is not None else [])]
     if getattr(sys, "frozen", False):
-        return [sys.executable, WORKER_FLAG, engine]
-    return [sys.executable, "-m", "polyphone", WORKER_FLAG, engine]
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "polyphone", *args]
 
 
 class RemoteRecognizer:
     """The Recognizer protocol (speech.transcribe) over a child process. Blocking; thread-safe."""
 
-    def __init__(self, engine: str = "pocketsphinx") -> None:
+    def __init__(self, engine: str = "pocketsphinx", model: str | None = None) -> None:
         self.name = engine
         self._lock = threading.Lock()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
-            self._proc = subprocess.Popen(worker_command(engine), stdin=subprocess.PIPE,
+            self._proc = subprocess.Popen(worker_command(engine, model), stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         except OSError as exc:
             raise TranscriptionError(f"The speech recogniser could not be started ({exc.strerror}).",

@@ -1,9 +1,9 @@
 """What each side of a call said, offline: one interface over the speech recognisers.
 
 A `Recognizer` turns one phrase of 16 kHz audio into words; `make_recognizer` picks the engine
-(pocketsphinx now; a Whisper model later, behind the same interface). `LiveTranscriber` takes
-both sides' 20 ms frames during a call, cuts each side into phrases and recognises them in one
-worker thread; `transcribe_pcm` does the same for a whole recording.
+(pocketsphinx, the default; or a Whisper model through faster-whisper, speech/whisper.py).
+`LiveTranscriber` takes both sides' 20 ms frames during a call, cuts each side into phrases and
+recognises them in one worker thread; `transcribe_pcm` does the same for a whole recording.
 
 Phrases: an energy gate (`audio.analysis.VoiceActivity`) at -40 dBFS, or 10 dB over a steady
 noise floor when the line is noisier than that (a hiss or a hum holds its level within a few dB
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import importlib
+import inspect
 import itertools
 import logging
 import threading
@@ -47,8 +48,9 @@ MAX_PHRASE_S = 15.0
 EDGE_S = 0.2                  # audio kept before and after the speech
 MAX_PENDING_S = 30.0          # more audio than this waiting: the oldest phrases are dropped
 
-ENGINES = {"pocketsphinx": (".sphinx", "SphinxRecognizer")}
-"""Engine name -> (module in this package, class); imported only when asked for."""
+ENGINES = {"pocketsphinx": (".sphinx", "SphinxRecognizer"), "whisper": (".whisper", "WhisperRecognizer")}
+"""Engine name -> (module in this package, class); imported only when asked for. A class that
+takes a `model` argument (whisper: a model's name or folder) gets make_recognizer's."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ class TranscriptionError(UserFacingError):
     """Speech could not be recognised: an unknown engine, or one that cannot be loaded."""
 
 
-def make_recognizer(engine: str = "pocketsphinx") -> Recognizer:
-    """A ready recogniser of `engine` (one of ENGINES); TranscriptionError when there is none.
+def make_recognizer(engine: str = "pocketsphinx", model: str | None = None) -> Recognizer:
+    """A ready recogniser of `engine` (one of ENGINES), with `model` if given (for an engine that
+    takes one); TranscriptionError when there is none.
 
     Loading a model takes a while (pocketsphinx ~0.5 s): do it off the audio path, keep it.
     """
@@ -93,7 +96,12 @@ def make_recognizer(engine: str = "pocketsphinx") -> Recognizer:
     except ImportError as exc:
         raise TranscriptionError(f"The speech recogniser {key} is not installed ({exc}).",
                                  "Reinstall Polyphone.") from exc
-    return factory()
+    if model is None:
+        return factory()
+    if "model" not in inspect.signature(factory).parameters:
+        raise TranscriptionError(f"The speech recogniser {key} has no choice of model.",
+                                 f"Leave the model out, or use {', '.join(ENGINES)}.")
+    return factory(model=model)
 
 
 def _resample(pcm: np.ndarray, rate: int, to_rate: int) -> np.ndarray:

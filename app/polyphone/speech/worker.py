@@ -1,4 +1,4 @@
-"""`polyphone --asr-worker ENGINE`: the recogniser's process (speech/remote.py's other end).
+"""`polyphone --asr-worker ENGINE [MODEL]`: the recogniser's process (speech/remote.py's other end).
 
 Loads the recogniser, says so, then answers one phrase at a time until stdin closes. Its
 stdout carries only protocol messages; anything a library prints goes to stderr.
@@ -23,8 +23,9 @@ def main(argv: list[str]) -> int:
     out = sys.stdout.buffer
     sys.stdout = sys.stderr          # a stray print must not corrupt the protocol
     engine = argv[0] if argv else "pocketsphinx"
+    model = argv[1] if len(argv) > 1 else None
     try:
-        recognizer = make_recognizer(engine)
+        recognizer = make_recognizer(engine, model)
     except TranscriptionError as exc:
         _send(out, {"error": exc.message, "action": exc.action})
         return 1
