@@ -11,6 +11,7 @@ of calls can satisfy; otherwise the report says the difference is **within noise
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import statistics
@@ -103,17 +104,17 @@ async def run_interleaved(labels: list[str], repeat: int,
 def summary_html(script: str, labels: list[str], summary: dict, out: Path) -> str:
     chart = latency_svg({label: [t["median_ms"] for t in summary["targets"][label]["turns"]]
                          for label in labels})
-    head = "".join(f"<th>{label} median</th><th>p90</th>" for label in labels)
+    head = "".join(f"<th>{html.escape(label)} median</th><th>p90</th>" for label in labels)
     turns = len(next(iter(summary["targets"].values()))["turns"]) if labels else 0
     rows = ""
     for t in range(turns):
         cells = "".join(f"<td>{summary['targets'][lb]['turns'][t]['median_ms'] or '—'}</td>"
                         f"<td>{summary['targets'][lb]['turns'][t]['p90_ms'] or '—'}</td>" for lb in labels)
         rows += f"<tr><td>{t + 1}</td>{cells}</tr>"
-    verdicts = "".join(f"<li>turn {c['turn']}: {c['target']} vs {c['baseline']}: "
+    verdicts = "".join(f"<li>turn {c['turn']}: {html.escape(c['target'])} vs {html.escape(c['baseline'])}: "
                        f"{_signed(c['difference_ms'])} — <b>{c['verdict']}</b></li>"
                        for c in summary["comparisons"])
-    links = "".join(f"<li>{label}: " + ", ".join(
+    links = "".join(f"<li>{html.escape(label)}: " + ", ".join(
         f"<a href=\"{Path(f).relative_to(out)}/report.html\">call {i + 1}</a>"
         for i, f in enumerate(summary["targets"][label]["folders"])) +
         f" — failures {summary['targets'][label]['failures']}</li>" for label in labels)

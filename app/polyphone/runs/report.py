@@ -19,10 +19,12 @@ from .. import repro
 from ..engine.quality import THRESHOLDS
 from ..repro import table_csv
 from .runner import RunResult
+from .timeline_svg import legend, timeline_svg
 
 TURN_FIELDS = ("turn", "kind", "caller_start_s", "caller_end_s", "response_latency_ms",
                "agent_speaking_ms", "barged_in", "stopped_after_barge_in", "barge_in_stop_ms",
                "caller_said", "agent_said")
+COLOURS = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280")   # latency_svg, per series
 
 
 def turns_csv(result: RunResult) -> str:
@@ -30,34 +32,36 @@ def turns_csv(result: RunResult) -> str:
 
 
 def latency_svg(series: dict[str, list[float | None]], width: int = 640, height: int = 220) -> str:
-    """Bars per turn (grouped by label when several series are given), in ms."""
+    """Bars per turn (grouped by label when several series are given), in ms, under a legend
+    of each label's colour."""
     labels = list(series)
     turns = max((len(v) for v in series.values()), default=0)
     values = [v for vs in series.values() for v in vs if v is not None]
     if not turns or not values:
         return "<p>No turn was measured.</p>"
-    top = max(values) * 1.15 or 1.0
-    pad, base = 40, height - 30
+    keys, key_h = legend([(COLOURS[i % len(COLOURS)], label, "box") for i, label in enumerate(labels)],
+                         40, 4, width)
+    top, pad, base = key_h + 14, 40, key_h + height - 30
+    peak = max(values) * 1.15 or 1.0
     slot = (width - pad - 10) / turns
     bar = max(4.0, slot * 0.8 / len(labels))
-    colours = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280")
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="response latency per turn, ms">',
-             f'<line x1="{pad}" y1="{base}" x2="{width - 5}" y2="{base}" stroke="#888"/>']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + key_h}" '
+             f'font-family="system-ui,sans-serif" role="img" aria-label="response latency per turn, ms">',
+             keys, f'<line x1="{pad}" y1="{base}" x2="{width - 5}" y2="{base}" stroke="#888"/>']
     for frac in (0.5, 1.0):
-        y = base - (base - 10) * frac
-        parts.append(f'<text x="2" y="{y + 4:.0f}" font-size="10">{top * frac:.0f}</text>')
+        y = base - (base - top) * frac
+        parts.append(f'<text x="2" y="{y + 4:.0f}" font-size="10">{peak * frac:.0f}</text>')
     for i, label in enumerate(labels):
         for t, v in enumerate(series[label]):
             if v is None:
                 continue
-            h = (base - 10) * v / top
+            h = (base - top) * v / peak
             x = pad + t * slot + i * bar + slot * 0.1
             parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar - 1:.1f}" height="{h:.1f}" '
-                         f'fill="{colours[i % len(colours)]}"><title>{html.escape(label)} turn {t + 1}: '
+                         f'fill="{COLOURS[i % len(COLOURS)]}"><title>{html.escape(label)} turn {t + 1}: '
                          f'{v:.0f} ms</title></rect>')
     for t in range(turns):
-        parts.append(f'<text x="{pad + t * slot + slot / 2:.0f}" y="{height - 12}" font-size="10" '
+        parts.append(f'<text x="{pad + t * slot + slot / 2:.0f}" y="{base + 18}" font-size="10" '
                      f'text-anchor="middle">turn {t + 1}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -75,7 +79,7 @@ def page(title: str, body: str) -> str:
     return ("<!doctype html><html lang=en><meta charset=utf-8><title>" + html.escape(title) + "</title>"
             "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;"
-            "text-align:right}th{background:#f4f4f4}.warn{color:#9c4221}</style>"
+            "text-align:right}th{background:#f4f4f4}.warn{color:#9c4221}.scroll{overflow-x:auto}</style>"
             f"<h1>{html.escape(title)}</h1>{body}</html>")
 
 
@@ -118,6 +122,10 @@ def run_html(result: RunResult) -> str:
     return page(f"{r.script} — {r.target}", (
         f"<p>{html.escape(r.started_at)} · {status} · {r.duration_s:.1f} s · session "
         f"{html.escape(r.session_id or '—')} · callSid {html.escape(r.call_sid or '—')}</p>"
+        f"<h2>Timeline</h2><div class=scroll>{timeline_svg(r)}</div>"
+        f"<p>Seconds from the call connecting. The caller's audio above the line, the agent's below "
+        f"(the loudest peak per 50 ms); the words as recognised, at their start (hover for all of "
+        f"them); shaded, each turn's response latency. A long call scrolls sideways.</p>"
         f"<h2>Response latency per turn (ms)</h2>{chart}"
         f"<p>From the end of the caller's speech (its last loud frame going to the encoder) to the "
         f"agent's first loud frame decoded on arrival; no sound device included.</p>"

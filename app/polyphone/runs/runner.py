@@ -30,6 +30,7 @@ from ..engine.quality import QualityMonitor
 from ..engine.request import CallRequest
 from .caller_lines import render_all
 from .captions import RunCaptions
+from .envelope import Envelope
 from .events import RunFinished, RunStarted, TurnMark, TurnResult, WaveChunk
 from .judge import judge
 from .script import SPOKEN, Line, Script, Step
@@ -63,6 +64,7 @@ class RunResult:
     recognizer: str | None = None
     expectations: list[dict[str, Any]] = field(default_factory=list)   # the greeting's and [expect]'s
     passed: bool = False           # ended normally and every expectation met
+    waveform: dict[str, Any] | None = None   # envelope.py: {step_s, caller, agent}, max peak per 50 ms
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +89,7 @@ class ScriptRunner:
         self._t0: float | None = None
         self._connected = asyncio.Event()
         self._agent_peak = 0.0
+        self._envelope = Envelope()   # bounded: 30 minutes of 50 ms buckets
         self._recorder: CallRecorder | None = None
         self._call: Call | None = None
         self._stopping = False
@@ -132,7 +135,9 @@ class ScriptRunner:
             self._captions.feed("caller", samples, t)
         if self._t0 is not None:
             peak = float(np.abs(samples.astype(np.int32)).max()) / 32768 if len(samples) else 0.0
-            self._emit(WaveChunk(self._rel(t), round(peak, 3), round(self._agent_peak, 3)))
+            chunk = WaveChunk(self._rel(t), round(peak, 3), round(self._agent_peak, 3))
+            self._envelope.add(chunk.t, chunk.caller_peak, chunk.agent_peak)
+            self._emit(chunk)
             self._agent_peak = 0.0
 
     def _on_agent(self, samples: np.ndarray, t: float) -> None:
@@ -261,6 +266,7 @@ class ScriptRunner:
         r.call_sid = r.call_sid or outcome.call_sid or None
         r.timings_ms = dict(outcome.timings_ms)
         r.duration_s = round(duration_s, 2)
+        r.waveform = self._envelope.to_json()
         if self._t0 is not None:
             segments: list[Segment] = [(s[0] - self._t0, None if s[1] is None else s[1] - self._t0)
                                        for s in self._segments]
