@@ -13,6 +13,9 @@ measured on one clock (this process's monotonic clock). Clients:
                  --no-processing` in a subprocess (like Chromium's page, audio
                  processing off)
   polyphone-ap   the same with echo cancellation/noise suppression/AGC on (the app's default)
+  polyphone-asr  `polyphone` with live captions on (--captions: both sides segmented on every
+                 frame, the recogniser in its own process); tests/bench/captions.py loads it
+                 with speech
   chromium       headless Chromium (libwebrtc) on tests/bench/chromium_page, getUserMedia
                  with echoCancellation/noiseSuppression/autoGainControl off
   chromium-ap    the same with them on
@@ -77,7 +80,7 @@ from polyphone.localgw import Faults, LocalGateway  # noqa: E402
 RATE = 48_000
 TOKEN = "bench-token"
 RAW = ["--format=s16le", f"--rate={RATE}", "--channels=1", "--raw"]
-CLIENTS = ("polyphone", "polyphone-ap", "chromium", "chromium-ap", "stock-aiortc")
+CLIENTS = ("polyphone", "polyphone-ap", "polyphone-asr", "chromium", "chromium-ap", "stock-aiortc")
 
 WARM_AFTER_ANSWER = 3.5   # clicks start this long after the answer (and >= 3 s after connected)
 LEAD_S = 1.0              # silence at the head of the click train
@@ -509,6 +512,8 @@ async def start_polyphone(name: str, url: str, env: dict[str, str], work: Path,
             "--duration", f"{max_seconds:.0f}", "--json", "-v"]
     if not processing:
         args.append("--no-processing")
+    if name == "polyphone-asr":
+        args.append("--captions")
     cmd = [sys.executable, "-c", STOCK_JITTER, *args] if stock else \
         [sys.executable, "-m", "polyphone", *args]
     out = open(work / "stdout.json", "wb")

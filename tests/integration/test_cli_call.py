@@ -95,3 +95,28 @@ async def test_demo_call_to_the_embedded_gateway(tmp_path) -> None:
     # the greeting at the start, then silence, then the reply to the prompt
     assert loud[:50].mean() > 0.5
     assert loud[-300:].sum() > 50
+
+
+async def test_captions_of_a_call_on_sound_devices(gateway_factory, sound_server, tmp_path) -> None:
+    """`polyphone call --input --output --captions`: the virtual microphone speaks (espeak-ng),
+    the echo agent says it back, both sides are printed as they are recognised."""
+    from polyphone.speech import voice
+
+    gw = await gateway_factory(tokens=[TOKEN])
+    line = voice.render("I would like to book a table for two")
+    feeder = sound_server.play_into_mic(np.concatenate([np.zeros(48_000 * 3, np.int16), line]), wait=False)
+    try:
+        code, out, err = await run_polyphone(
+            "call", "--url", gw.url, "--mode", "echo", "--no-ice-fetch", "--input", "VirtualMic",
+            "--output", "default", "--no-processing", "--captions", "--duration", "9", "--json",
+            tmp=tmp_path, token=TOKEN, env=sound_server.child_env(), timeout=60)
+    finally:
+        feeder.wait(10)
+    assert code == 0, err
+    assert "[captions] pocketsphinx" in err
+    assert any(line.startswith("[you] ") and "table for two" in line for line in err.splitlines()), err
+    assert any(line.startswith("[agent] ") and "table" in line for line in err.splitlines()), err
+    transcript = json.loads(out)["transcript"]
+    assert {u["who"] for u in transcript} == {"caller", "agent"}
+    code, _, err = await run_polyphone("call", "--url", gw.url, "--captions", tmp=tmp_path, token=TOKEN)
+    assert code == 2 and "--captions transcribes a call on sound devices" in err

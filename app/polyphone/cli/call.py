@@ -36,6 +36,7 @@ from ..engine.request import CallRequest, Timeouts
 from ..paths import resource
 from ..secrets import SecretStoreError
 from ..services import headless
+from ..services.app_events import Caption, CaptionsStatus
 from ..services.errors import EDIT_TOKEN, PrepError
 from ..services.headless import MediaError, Plan
 from ..services.load_run import run_many
@@ -74,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="microphone: a device id or name from `polyphone devices`, or 'default'")
     p.add_argument("--output", metavar="DEVICE",
                    help="speaker: a device id or name from `polyphone devices`, or 'default'")
+    p.add_argument("--captions", action="store_true",
+                   help="with --input/--output: print what each side says, recognised offline")
     p.add_argument("--no-processing", action="store_true",
                    help="with devices: echo cancellation, noise suppression and gain control off")
     p.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
@@ -135,6 +138,8 @@ LINES: dict[type, tuple[bool, Callable[[Any], str]]] = {
     TurnLatency: (True, lambda e: f"[audio] turn {e.turn}: the agent answered after {e.latency_ms:.0f} ms"),
     AudioStats: (False, _audio_stats),
     LogLine: (False, lambda e: f"[{e.source}] {e.level}: {e.text}"),
+    Caption: (True, lambda e: f"[{'agent' if e.who == 'agent' else 'you'}] {e.text}" if e.final else None),
+    CaptionsStatus: (True, lambda e: f"[captions] {e.engine or 'off: ' + e.problem}"),
 }
 
 
@@ -208,7 +213,8 @@ def plan(args: argparse.Namespace) -> Plan:
     demo = bool(args.demo)
     return Plan(play=args.play, record=args.record, duration=args.duration,
                 lead_s=DEMO_LEAD_S if demo and args.play else 0.0, reply_s=DEMO_REPLY_S if demo else 0.0,
-                input=args.input, output=args.output, processing=not args.no_processing)
+                input=args.input, output=args.output, processing=not args.no_processing,
+                captions=args.captions)
 
 
 async def _main(args: argparse.Namespace) -> int:

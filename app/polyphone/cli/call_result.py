@@ -42,6 +42,8 @@ def result_json(result: CallResult, code: int, audio: dict) -> dict:
         "stats": stats,
         "turn_latencies_ms": audio["turn_latencies_ms"],
         "audio": audio["stats"],
+        "transcript": audio.get("transcript"),
+        "loop_lag_ms": audio.get("loop_lag_ms"),
     }
 
 

@@ -41,12 +41,13 @@ class LiveCaptions:
             self._recognizer = await asyncio.to_thread(RemoteRecognizer, self.engine)
         return self._recognizer
 
-    async def close(self) -> None:
-        """Stop captioning and end the recogniser's process."""
-        await self.stop()
+    async def close(self) -> list[Caption]:
+        """Stop captioning and end the recogniser's process; the transcript. Idempotent."""
+        transcript = await self.stop()
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is not None:
             await asyncio.to_thread(recognizer.close)
+        return transcript
 
     async def start(self, media: Any) -> None:
         """Caption `media`'s call (its `source` and `sink` frame hooks); never raises."""

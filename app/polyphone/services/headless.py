@@ -45,6 +45,7 @@ class Plan:
     input: str | None = None         # sound devices (ids or names; "default") instead of files
     output: str | None = None
     processing: bool = True          # with devices: echo cancellation, noise suppression, gain
+    captions: bool = False           # with devices: transcribe both sides live (services/captions.py)
 
     @property
     def devices(self) -> bool:
@@ -122,9 +123,11 @@ async def run(request: CallRequest, plan: Plan, show: Callable[[Event], None],
     figures (`turn_latencies_ms`, the last `stats`)."""
     audio: dict = {"turn_latencies_ms": [], "stats": None}
     connected = asyncio.Event()
+    connected_at: list[float] = []
 
     def listener(event: Event) -> None:
         if isinstance(event, StateChanged) and event.state is CallState.CONNECTED:
+            connected_at.append(event.t)
             connected.set()
         elif isinstance(event, TurnLatency):
             audio["turn_latencies_ms"].append(round(event.latency_ms, 1))
@@ -133,14 +136,54 @@ async def run(request: CallRequest, plan: Plan, show: Callable[[Event], None],
         show(event)
 
     source, sink = await device_media(plan, listener, stack) if plan.devices else file_media(plan)
+    captions = await _captions(plan, source, sink, show, stack)
     call = Call(request, source, sink, listener)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(call.hangup()))
     ender = asyncio.ensure_future(hang_up_when_due(call, connected, source, plan))
+    lags: list[float] = []
+    sampler = asyncio.ensure_future(_sample_lag(lags))
     try:
         result = await call.run()
     finally:
         ender.cancel()
+        sampler.cancel()
+    ordered = sorted(lags)
+    audio["loop_lag_ms"] = {"p99": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 1),
+                            "max": round(1000 * ordered[-1], 1)} if ordered else None
+    if captions is not None:
+        t0 = connected_at[0] if connected_at else 0.0
+        audio["transcript"] = [{"who": c.who, "start_ms": round(1000 * (c.start - t0)),
+                                "end_ms": round(1000 * (c.end - t0)), "text": c.text}
+                               for c in await captions.close()]
     return result, audio
+
+
+async def _sample_lag(lags: list[float], every: float = 0.02) -> None:
+    """How late the loop wakes, every 20 ms (one audio frame): what stalls the call's audio."""
+    loop = asyncio.get_running_loop()
+    while True:
+        t = loop.time()
+        await asyncio.sleep(every)
+        lags.append(max(0.0, loop.time() - t - every))
+
+
+async def _captions(plan: Plan, source: Any, sink: Any, show: Callable[[Any], None],
+                    stack: contextlib.AsyncExitStack) -> Any:
+    """Live captions of a call on sound devices (their frame hooks); None when not asked for."""
+    if not plan.captions:
+        return None
+    if not plan.devices:
+        raise MediaError("--captions transcribes a call on sound devices (--input/--output); "
+                         "`polyphone run` transcribes scripted calls itself")
+    from types import SimpleNamespace
+
+    from .captions import LiveCaptions
+
+    loop = asyncio.get_running_loop()
+    captions = LiveCaptions(lambda e: loop.call_soon_threadsafe(show, e))
+    await captions.start(SimpleNamespace(source=source, sink=sink))
+    stack.push_async_callback(captions.close)
+    return captions
