@@ -82,10 +82,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """Processes whose parent is `pid` (the recognisers)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 async def one_call(name: str, server: sound_server.SoundServer, url: str, audio: np.ndarray,
@@ -118,12 +124,14 @@ async def one_call(name: str, server: sound_server.SoundServer, url: str, audio:
     async def sample_cpu() -> None:
         while proc.returncode is None:
             cpu["polyphone"] = cpu_seconds(proc.pid)
-            for child in children(proc.pid):
-                cpu["recogniser"] = cpu_seconds(child)
+            for n, child in enumerate(children(proc.pid), 1):
+                cpu[f"recogniser {n}"] = cpu_seconds(child)
             await asyncio.sleep(0.5)
 
     reader, sampler = asyncio.ensure_future(read_stderr()), asyncio.ensure_future(sample_cpu())
-    out, _ = await asyncio.wait_for(proc.communicate(), seconds + 60)
+    assert proc.stdout is not None
+    out = await asyncio.wait_for(proc.stdout.read(), seconds + 60)
+    await proc.wait()
     await reader
     sampler.cancel()
     result = json.loads(out.decode().strip().splitlines()[-1])

@@ -97,7 +97,11 @@ def test_captions_and_keypad_in_a_call_with_the_real_pipeline(sound_server, make
     caplog.set_level(logging.INFO, logger="polyphone.localgw")
 
     def seen_so_far() -> str:
-        return f"captions {seen.of('caption')}, status {seen.of('captions_status')}"
+        duplex = bridge.phone.captions._duplex
+        sides = {who: (t.errors, t.dropped, round(t.pending_s, 1)) for who, t in duplex._live.items()} \
+            if duplex is not None else None
+        return (f"captions {seen.of('caption')}, status {seen.of('captions_status')}, "
+                f"(errors, dropped, pending s) per side {sides}")
 
     def said(who: str) -> list[str]:
         return [c[0].text for c in seen.of("caption") if c[0].who == who and c[0].final]
@@ -106,7 +110,7 @@ def test_captions_and_keypad_in_a_call_with_the_real_pipeline(sound_server, make
         task = bridge.place_call(config.LOCAL_PROFILE, "")
         await until(lambda: bridge.state == "CONNECTED")
         bridge.lag.start()
-        await until(lambda: said("agent"), timeout=15, what=lambda: f"the greeting's words; {seen_so_far()}")
+        await until(lambda: said("agent"), timeout=25, what=lambda: f"the greeting's words; {seen_so_far()}")
         sound_server.play_into_mic(line, wait=False)
         await until(lambda: any("table" in t for t in said("caller")), timeout=15)
         await until(lambda: any("table" in t for t in said("agent")), timeout=15)   # said back

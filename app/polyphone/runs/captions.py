@@ -1,8 +1,8 @@
 """A run's transcript: both sides recognised as the call goes, off the event loop.
 
-The recogniser's process (speech/remote.py) is started before the call; frames are handed to
-`speech.transcribe.LiveTranscriber`, which segments each side and recognises finished
-phrases in its own thread. Each utterance is shown live (`events.Said`, moved onto the
+speech.live.DuplexCaptions starts a recogniser process per side when the run starts (they
+load while the call is set up); frames are handed to it, and each side's finished phrases
+are recognised in its own process. Each utterance is shown live (`events.Said`, moved onto the
 loop) and kept; `finish()` flushes the last phrase and returns the transcript in report
 form, times in ms since the call connected.
 """
@@ -25,7 +25,6 @@ class RunCaptions:
                  engine: str = "pocketsphinx") -> None:
         self._emit, self._origin, self._engine = emit, origin, engine
         self._live: Any = None
-        self._recognizer: Any = None
         self._label: str | None = None
         self._said: list[Any] = []          # speech.transcribe.Utterance, appended by the worker
         self._lock = threading.Lock()
@@ -33,18 +32,20 @@ class RunCaptions:
         self.problem: str | None = None
 
     async def start(self) -> None:
-        """Loads the recogniser (a worker thread); a failure leaves the run without a transcript."""
-        from ..speech.remote import RemoteRecognizer
-        from ..speech.transcribe import LiveTranscriber, TranscriptionError
+        """Starts the recognisers (a few ms; they load in the background); never raises."""
+        from ..speech.live import DuplexCaptions
 
         self._loop = asyncio.get_running_loop()
+        live = DuplexCaptions(self._on_utterance, self._on_status, self._engine)
         try:
-            recognizer = await asyncio.to_thread(RemoteRecognizer, self._engine)
-        except TranscriptionError as exc:
-            self.problem = str(exc)
+            await asyncio.to_thread(live.start)
+        except Exception as exc:
+            self.problem = f"Captions could not start: {exc}"
             return
-        self._label, self._recognizer = recognizer.label, recognizer
-        self._live = LiveTranscriber(recognizer, self._on_utterance)
+        self._live = live
+
+    def _on_status(self, label: str, problem: str) -> None:   # a worker thread
+        self._label, self.problem = label or None, problem or None
 
     def feed(self, who: str, samples: np.ndarray, t: float) -> None:
         if self._live is not None:
@@ -67,12 +68,15 @@ class RunCaptions:
         """(transcript, recogniser label); (None, None) when there was no recogniser."""
         if self._live is None:
             return None, None
-        await asyncio.to_thread(self._live.close, FINISH_TIMEOUT_S)
-        await asyncio.to_thread(self._recognizer.close)
+        await asyncio.to_thread(self._live.stop, FINISH_TIMEOUT_S)
+        await asyncio.to_thread(self._live.close)
+        if self.problem and not self._label:
+            return None, None     # the recogniser never loaded: no transcript, not an empty one
         t0 = self._origin()
         with self._lock:
             said = sorted(self._said, key=lambda u: u.start)
+        label = self._label or self._engine
         if t0 is None:
-            return [], self._label
+            return [], label
         return [{"who": u.who, "start_ms": round(1000 * (u.start - t0)), "end_ms": round(1000 * (u.end - t0)),
-                 "text": u.text} for u in said], self._label
+                 "text": u.text} for u in said], label

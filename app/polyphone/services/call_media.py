@@ -215,7 +215,7 @@ WARM_MODULES = ("polyphone.audio.pipeline", "polyphone.audio.check", "polyphone.
 # with a cold disk cache they stalled the first call's loop for 450-600 ms. The window imports
 # them in a worker thread once it is shown (~50 ms warm, ~150 ms cold): not on the way to the
 # first paint. tests/gui/test_bridge_audio.py fails when a call imports anything after both.
-CALL_MODULES = ("livekit.rtc.resources", "importlib.readers", "numpy.fft", "polyphone.speech.remote",
+CALL_MODULES = ("livekit.rtc.resources", "importlib.readers", "numpy.fft", "polyphone.speech.live",
                 "polyphone.audio.dtmf",
                 "cryptography.hazmat.backends.openssl", "cryptography.hazmat.primitives.ciphers",
                 "cryptography.hazmat.primitives.serialization",

@@ -60,9 +60,12 @@ def worker_command(engine: str, model: str | None = None) -> list[str]:
 class RemoteRecognizer:
     """The Recognizer protocol (speech.transcribe) over a child process. Blocking; thread-safe."""
 
-    def __init__(self, engine: str = "pocketsphinx", model: str | None = None) -> None:
+    def __init__(self, engine: str = "pocketsphinx", model: str | None = None, *, wait: bool = True) -> None:
+        """Starts the worker; with `wait`, also waits until it has loaded the recogniser (~0.3-1.7
+        s), which otherwise happens on first use of `ready()`, `label` or `transcribe`."""
         self.name = engine
         self._lock = threading.Lock()
+        self._ready: dict[str, Any] | None = None
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
             self._proc = subprocess.Popen(worker_command(engine, model), stdin=subprocess.PIPE,
@@ -70,9 +73,23 @@ class RemoteRecognizer:
         except OSError as exc:
             raise TranscriptionError(f"The speech recogniser could not be started ({exc.strerror}).",
                                      _RESTART) from None
-        ready = self._answer()
-        self.label: str = ready["label"]
-        self.sample_rate: int = int(ready["sample_rate"])
+        if wait:
+            self.ready()
+
+    def ready(self) -> dict[str, Any]:
+        """The worker's ready message (blocks until it has loaded); TranscriptionError if it failed."""
+        with self._lock:
+            if self._ready is None:
+                self._ready = self._answer()
+            return self._ready
+
+    @property
+    def label(self) -> str:
+        return str(self.ready()["label"])
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.ready()["sample_rate"])
 
     def _answer(self) -> dict[str, Any]:
         assert self._proc.stdout is not None
@@ -90,6 +107,7 @@ class RemoteRecognizer:
 
     def transcribe(self, pcm16k: np.ndarray) -> str:
         data = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
+        self.ready()
         with self._lock:
             code = self._proc.poll()
             if code is not None:
