@@ -51,7 +51,7 @@ if [ -t 0 ]; then timeout_opts+=(--foreground); fi
 
 run_pytest() {
   timeout "${timeout_opts[@]}" "$HARD_LIMIT" \
-    "$ROOT/.venv/bin/python" -m pytest -q -ra -p no:cacheprovider \
+    "$ROOT/.venv/bin/python" -m pytest -q -ra -p no:cacheprovider --durations=15 \
     --timeout="$PER_TEST" --ignore=tests/bench "$@"
 }
 

@@ -40,8 +40,6 @@ name = "Cancel"
 [target]
 mode = "end-to-end"
 [[step]]
-wait_for_agent = { silence_ms = 700, timeout_ms = 15000 }
-[[step]]
 say = "Please cancel my order"
 [[step]]
 wait_for_agent = { expect = { heard = "your order has been cancelled", latency_ms_max = 200 } }
@@ -97,14 +95,15 @@ async def test_text_scripts_pass_and_fail_with_evidence_in_junit(gateway_factory
 
 
 async def test_pass_rate_decides_over_repeats(gateway_factory, tmp_path: Path) -> None:
-    """Two calls, one expectation that only a faster agent meets: at 0.5 the script passes when
-    one call does; the verdict is per script and target."""
+    """--repeat 2 --pass-rate 0.5 through the real command: one verdict per script and target,
+    counting the calls that passed (the pass-rate arithmetic itself: tests/unit/test_expectations.py);
+    --no-transcript leaves the reports without one; a bad pass rate is a usage error."""
     gw = await gateway_factory(tokens=[TOKEN])
     script = tmp_path / "quick.toml"
+    # no wait for the greeting: the line talks over it, the agent stops and answers (short calls)
     script.write_text('name = "Quick"\n[target]\nmode = "end-to-end"\n'
-                      '[[step]]\nwait_for_agent = { expect = { latency_ms_max = 60000 } }\n'
                       '[[step]]\nsay = "hello"\n'
-                      '[[step]]\nwait_for_agent = { expect = { latency_ms_max = 5000 } }\n')
+                      '[[step]]\nwait_for_agent = { silence_ms = 300, expect = { latency_ms_max = 5000 } }\n')
     code, stdout, err = await run_polyphone(
         "run", str(script), "--url", gw.url, "--no-ice-fetch", "--out", str(tmp_path / "o"), "--repeat", "2",
         "--pass-rate", "0.5", "--no-transcript", "--json", tmp=tmp_path, token=TOKEN, timeout=150)
