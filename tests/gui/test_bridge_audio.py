@@ -17,6 +17,16 @@ from polyphone.audio.files import tone
 from polyphone.services import call_media as media
 
 
+def run_watched(qloop, bridge, scenario, timeout: float) -> StallWatch:
+    """Run `scenario` with the stall watch on the bridge's lag monitor (started by the test)."""
+    with StallWatch(lambda: bridge.lag._last) as stalls:
+        try:
+            qloop.run(scenario, timeout)
+        finally:
+            bridge.lag.stop()
+    return stalls
+
+
 def test_devices_meter_and_speaker_test(sound_server, make_bridge, qloop) -> None:
     bridge = make_bridge(media_factory=media.default_media_factory)
     seen = Recorder(bridge)
@@ -58,11 +68,7 @@ def test_a_call_with_the_real_pipeline_meters_and_records(sound_server, make_bri
         await bridge.hang_up()
         await task
 
-    with StallWatch(lambda: bridge.lag._last) as stalls:
-        try:
-            qloop.run(scenario(), 40)
-        finally:
-            bridge.lag.stop()
+    stalls = run_watched(qloop, bridge, scenario(), 40)
     print(f"\nevent loop lag with the real pipeline: worst {bridge.last_max_lag_ms} ms")
     # Nothing is imported during the call (each import on the loop is a stall: see CALL_MODULES).
     assert sorted(set(sys.modules) - before) == []
@@ -120,11 +126,7 @@ def test_captions_and_keypad_in_a_call_with_the_real_pipeline(sound_server, make
         await bridge.hang_up()
         await task
 
-    with StallWatch(lambda: bridge.lag._last) as stalls:
-        try:
-            qloop.run(scenario(), 60)
-        finally:
-            bridge.lag.stop()
+    stalls = run_watched(qloop, bridge, scenario(), 60)
     status = seen.of("captions_status")[0][0]
     assert status.engine.startswith("pocketsphinx") and not status.problem
     rec = bridge.history.list()[0]

@@ -282,3 +282,13 @@ def model_hub(tiny_whisper: Path):
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture
+def model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A model cache of the test's own, and no hub unless the test names one."""
+    from polyphone.speech import models
+
+    monkeypatch.setenv("POLYPHONE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv(models.HUB_ENV, raising=False)
+    return tmp_path / "cache"

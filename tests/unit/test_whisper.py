@@ -24,13 +24,12 @@ from polyphone.speech.whisper import WhisperRecognizer
 
 tiny_whisper = tw.tiny_whisper   # the fixtures (see helpers/tiny_whisper.py)
 model_hub = tw.model_hub
+model_cache = tw.model_cache
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("POLYPHONE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv(models.HUB_ENV, raising=False)
-    return tmp_path / "cache"
+def cache(model_cache: Path) -> Path:
+    return model_cache
 
 
 def noise(seconds: float = 1.0, seed: int = 1) -> np.ndarray:
