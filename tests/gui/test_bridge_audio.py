@@ -127,6 +127,8 @@ def test_captions_and_keypad_in_a_call_with_the_real_pipeline(sound_server, make
         await task
 
     stalls = run_watched(qloop, bridge, scenario(), 60)
+    logged = [e[0].text for e in seen.of("log_line")]
+    assert "Sent 5 keypad tone(s)." in logged and not any("1234" in t for t in logged)  # no PIN in logs
     status = seen.of("captions_status")[0][0]
     assert status.engine.startswith("pocketsphinx") and not status.problem
     rec = bridge.history.list()[0]

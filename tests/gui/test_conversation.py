@@ -198,7 +198,8 @@ def test_a_key_without_a_call_to_take_it_says_so_in_the_log(make_window, qloop) 
     w = make_window()
     connected(w)      # as the window sees it; the real phone has no call
     w.call_bar.keypad_button.keypad.press("9")
-    qloop.run(until(lambda: "'9' not sent: no call" in w.event_log.text.toPlainText()))
+    qloop.run(until(lambda: "Keypad tone not sent: no call" in w.event_log.text.toPlainText()))
+    assert "'9'" not in w.event_log.text.toPlainText()      # which key is not logged
 
 
 def test_rows_copy_as_text_and_follow_the_newest_unless_scrolled_up(qtbot) -> None:

@@ -212,7 +212,7 @@ class EngineBridge(QObject):
         except ValueError as exc:   # not a key
             sent, why = False, str(exc)
         if not sent:
-            self.phone.log("warning", "call", f"Keypad {digits!r} not sent: {why}")
+            self.phone.log("warning", "call", f"Keypad tone not sent: {why}")   # not which key
 
     @asyncSlot()
     async def apply_processing(self) -> None:

@@ -268,7 +268,8 @@ class Phone:
         if self.call is None or not hasattr(source, "send_tones"):
             return False
         source.send_tones(dtmf.tones(digits))
-        self.log("info", "call", f"Pressed {digits.upper()}.")
+        # how many, not which: keys may be a PIN or a card number, and the log goes into bundles
+        self.log("info", "call", f"Sent {len(digits)} keypad tone(s).")
         return True
 
     def set_muted(self, muted: bool) -> None:
