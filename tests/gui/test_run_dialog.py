@@ -8,10 +8,11 @@ from PySide6.QtGui import QColor
 
 from helpers.qt_waits import until
 from polyphone import config
-from polyphone.gui.dialogs.run_dialog import RunDialog
+from polyphone.gui.dialogs.run_dialog import RunDialog, _verdict
 from polyphone.gui.widgets.run_timeline import AGENT, CALLER, RunTimeline
 from polyphone.paths import resource
-from polyphone.runs.events import TurnMark, TurnResult, WaveChunk
+from polyphone.runs.events import Said, TurnMark, TurnResult, WaveChunk
+from polyphone.runs.runner import RunResult
 
 
 def colour_count(image, colour: QColor, rows: range) -> int:
@@ -36,6 +37,25 @@ def test_the_timeline_draws_both_waveforms_marks_and_the_latency(qtbot) -> None:
     x_span = int(4 + 592 * 3.5 / 20)                                # inside the shaded 3-4 s gap
     shaded = QColor(image.pixel(x_span, lane + 8 + lane // 2))
     assert shaded.red() > shaded.blue()                             # the orange latency span
+
+
+def test_the_timeline_writes_the_words_and_the_dialog_the_verdict(qtbot) -> None:
+    timeline = RunTimeline()
+    qtbot.addWidget(timeline)
+    timeline.resize(600, 200)
+    timeline.add(Said("caller", 1.0, 2.5, "a table for two please"))
+    timeline.add(Said("agent", 3.0, 5.0, "a table for two " * 20))   # elided to the width
+    blank = RunTimeline()
+    qtbot.addWidget(blank)
+    blank.resize(600, 200)
+    assert timeline.grab().toImage() != blank.grab().toImage() and len(timeline.said) == 2
+    r = RunResult("s", "t", "/tmp", "now", ok=True)
+    assert _verdict(r) == "The run ended normally."
+    r.expectations = [{"what": "setup_ms", "expected": "<= 1 ms", "actual": "9 ms", "passed": False},
+                      {"what": "no_warnings", "expected": "", "actual": "none", "passed": True}]
+    assert "1 of 2 expectations were not met" in _verdict(r)
+    r.expectations[0]["passed"] = True
+    assert _verdict(r).endswith("every expectation was met.")
 
 
 def test_a_bad_script_is_refused_with_words(make_bridge, qtbot, tmp_path) -> None:
@@ -66,6 +86,7 @@ def test_a_script_runs_against_the_demo_agent_with_live_turns(make_bridge, qloop
     assert dialog.table.rowCount() == 2, dialog.status.text()
     assert dialog.table.item(1, 1).text() == "barge-in" and dialog.table.item(1, 4).text().endswith("ms")
     assert len(dialog.timeline.chunks) > 300 and dialog.timeline.turns
+    assert {s.who for s in dialog.timeline.said} == {"caller", "agent"}   # the words, live
     assert (Path(dialog.folder) / "report.html").is_file() and (Path(dialog.folder) / "bundle.zip").is_file()
     assert "ended normally" in dialog.status.text()
     assert dialog.report_button.isEnabled() and dialog.run_button.isEnabled()

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...paths import resource
-from ...runs.events import RunFinished, RunStarted, TurnMark, TurnResult, WaveChunk
+from ...runs.events import RunFinished, RunStarted, Said, TurnMark, TurnResult, WaveChunk
 from ...runs.script import Script, ScriptError, load_script
 from ...services.script_runs import RunProblem, RunSaved
 from ..widgets.run_timeline import RunTimeline
@@ -40,6 +40,18 @@ COLUMNS = ("Turn", "Kind", "Latency", "Agent spoke", "Barge-in stop")
 
 def _ms(v: float | None) -> str:
     return "—" if v is None else f"{v:.0f} ms"
+
+
+def _verdict(r: object) -> str:
+    """A run that ended normally, and what its expectations came to."""
+    checks = list(getattr(r, "expectations", [])) + [c for t in getattr(r, "turns", [])
+                                                     for c in t.expectations]
+    if not checks:
+        return "The run ended normally."
+    unmet = sum(1 for c in checks if not c["passed"])
+    return ("The run ended normally; every expectation was met." if not unmet else
+            f"The run ended normally, but {unmet} of {len(checks)} expectations were not met "
+            "(see the report).")
 
 
 class RunDialog(QDialog):
@@ -134,7 +146,7 @@ class RunDialog(QDialog):
     # --- progress ------------------------------------------------------------------------
 
     def on_event(self, event: object) -> None:
-        if isinstance(event, (WaveChunk, TurnMark)):
+        if isinstance(event, (WaveChunk, TurnMark, Said)):
             self.timeline.add(event)
         elif isinstance(event, TurnResult):
             self.timeline.add(event)
@@ -143,7 +155,7 @@ class RunDialog(QDialog):
             self.status.setText(f"Running “{event.script_name}” against {event.target_label}…")
         elif isinstance(event, RunFinished):
             r = event.result
-            self.status.setText("The run ended normally." if r.ok else
+            self.status.setText(_verdict(r) if r.ok else
                                 f"The call failed: {(r.error or {}).get('message', 'it did not connect')} "
                                 f"{(r.error or {}).get('action', '')}".strip())
         elif isinstance(event, RunSaved):

@@ -1,7 +1,8 @@
 """A scripted run, live: the caller's waveform above the agent's, turn marks, latency spans.
 
 Fed the runner's events (runs.events): `WaveChunk` peaks every 20 ms, `TurnMark`
-edges, `TurnResult` rows. The x-axis spans the run so far (at least `MIN_SPAN_S`);
+edges, `TurnResult` rows, `Said` utterances (their words at their start, in their lane).
+The x-axis spans the run so far (at least `MIN_SPAN_S`);
 each pixel column draws the loudest chunk under it. Each measured turn shades the
 gap from the caller's end of speech to the agent's reply on the agent's lane and
 writes the milliseconds over it. Repaints are throttled to about 30 a second.
@@ -12,10 +13,10 @@ from __future__ import annotations
 from collections import deque
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ...runs.events import TurnMark, TurnResult, WaveChunk
+from ...runs.events import Said, TurnMark, TurnResult, WaveChunk
 from .accessible import named
 
 MIN_SPAN_S = 20.0
@@ -31,6 +32,7 @@ class RunTimeline(QWidget):
         self.chunks: deque[tuple[float, float, float]] = deque(maxlen=MAX_CHUNKS)
         self.marks: list[TurnMark] = []
         self.turns: list[TurnResult] = []
+        self.said: list[Said] = []
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.setInterval(33)
@@ -46,6 +48,7 @@ class RunTimeline(QWidget):
         self.chunks.clear()
         self.marks.clear()
         self.turns.clear()
+        self.said.clear()
         self._dirty = True
 
     def add(self, event: object) -> None:
@@ -55,6 +58,8 @@ class RunTimeline(QWidget):
             self.marks.append(event)
         elif isinstance(event, TurnResult):
             self.turns.append(event)
+        elif isinstance(event, Said):
+            self.said.append(event)
         else:
             return
         self._dirty = True
@@ -78,6 +83,7 @@ class RunTimeline(QWidget):
             return 4 + (w - 8) * t / span
         self._waves(p, w, lane, x_of)
         self._spans(p, lane, x_of)
+        self._words(p, w, lane, x_of)
         for m in self.marks:
             x = x_of(m.t)
             p.setPen(QPen(MARK_COLOURS.get(m.kind, CALLER), 1, Qt.PenStyle.DashLine))
@@ -99,6 +105,19 @@ class RunTimeline(QWidget):
             for x, peaks in columns.items():
                 half = max(0.5, peaks[i] * lane / 2)
                 p.drawLine(x, int(base - half), x, int(base + half))
+
+    def _words(self, p: QPainter, w: int, lane: float, x_of) -> None:
+        """Each utterance's words from its start to the next one in its lane, elided to fit."""
+        metrics = QFontMetrics(p.font())
+        for who, colour, y in (("caller", CALLER, lane - 4), ("agent", AGENT, 2 * lane + 4)):
+            said = sorted((s for s in self.said if s.who == who), key=lambda s: s.start)
+            p.setPen(colour)
+            for i, s in enumerate(said):
+                x = x_of(s.start)
+                end = x_of(said[i + 1].start) if i + 1 < len(said) else w
+                text = metrics.elidedText(s.text, Qt.TextElideMode.ElideRight, int(max(0.0, end - x - 4)))
+                if text:
+                    p.drawText(int(x), int(y), text)
 
     def _spans(self, p: QPainter, lane: float, x_of) -> None:
         for turn in self.turns:
