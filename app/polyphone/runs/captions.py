@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..speech.transcribe import transcript_rows
 from .events import Said
 
 FINISH_TIMEOUT_S = 20.0
@@ -78,5 +79,4 @@ class RunCaptions:
         label = self._label or self._engine
         if t0 is None:
             return [], label
-        return [{"who": u.who, "start_ms": round(1000 * (u.start - t0)), "end_ms": round(1000 * (u.end - t0)),
-                 "text": u.text} for u in said], label
+        return transcript_rows(said, t0), label

@@ -25,17 +25,13 @@ def words(transcript: list[dict[str, Any]] | None, who: str, start_s: float, end
                     if u["who"] == who and start_s * 1000 <= u["start_ms"] < end_s * 1000).strip()
 
 
-def agent_words(transcript: list[dict[str, Any]] | None, start_s: float, end_s: float) -> str | None:
-    return words(transcript, "agent", start_s, end_s)
-
-
 def _with_words(turns: list[TurnResult], transcript: list[dict[str, Any]] | None) -> list[TurnResult]:
     out = []
     for i, t in enumerate(turns):
         following = turns[i + 1].caller_start_s if i + 1 < len(turns) else float("inf")
         out.append(dataclasses.replace(
             t, caller_said=words(transcript, "caller", t.caller_start_s - LEAD_S, t.caller_end_s + LEAD_S),
-            agent_said=agent_words(transcript, t.caller_end_s, following)))
+            agent_said=words(transcript, "agent", t.caller_end_s, following)))
     return out
 
 
@@ -43,10 +39,10 @@ def _outcome(turn: int, turns: list[TurnResult], transcript: list[dict[str, Any]
              greeting_ms: float | None) -> TurnOutcome:
     if turn == 0:
         first_line = turns[0].caller_start_s if turns else float("inf")
-        return TurnOutcome(greeting_ms, agent_words(transcript, 0.0, first_line))
+        return TurnOutcome(greeting_ms, words(transcript, "agent", 0.0, first_line))
     row = turns[turn - 1]
     following = turns[turn].caller_start_s if turn < len(turns) else float("inf")
-    return TurnOutcome(row.response_latency_ms, agent_words(transcript, row.caller_end_s, following),
+    return TurnOutcome(row.response_latency_ms, words(transcript, "agent", row.caller_end_s, following),
                        row.barge_in_stop_ms, row.barged_in)
 
 

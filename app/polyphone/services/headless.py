@@ -144,7 +144,7 @@ async def run(request: CallRequest, plan: Plan, show: Callable[[Event], None],
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(call.hangup()))
     ender = asyncio.ensure_future(hang_up_when_due(call, connected, source, plan))
     lags: list[float] = []
-    sampler = asyncio.ensure_future(_sample_lag(lags))
+    sampler = asyncio.ensure_future(sample_loop_lag(lags))
     try:
         result = await call.run()
     finally:
@@ -154,15 +154,15 @@ async def run(request: CallRequest, plan: Plan, show: Callable[[Event], None],
     audio["loop_lag_ms"] = {"p99": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 1),
                             "max": round(1000 * ordered[-1], 1)} if ordered else None
     if captions is not None:
+        from ..speech.transcribe import transcript_rows
+
         t0 = connected_at[0] if connected_at else 0.0
-        audio["transcript"] = [{"who": c.who, "start_ms": round(1000 * (c.start - t0)),
-                                "end_ms": round(1000 * (c.end - t0)), "text": c.text}
-                               for c in await captions.close()]
+        audio["transcript"] = transcript_rows(await captions.close(), t0)
     return result, audio
 
 
-async def _sample_lag(lags: list[float], every: float = 0.02) -> None:
-    """How late the loop wakes, every 20 ms (one audio frame): what stalls the call's audio."""
+async def sample_loop_lag(lags: list[float], every: float = 0.02) -> None:
+    """How late the loop wakes, every `every` s (default one audio frame), until cancelled."""
     loop = asyncio.get_running_loop()
     while True:
         t = loop.time()

@@ -28,7 +28,7 @@ from ..audio.files import NullSink, WavSink
 from ..engine.call import Call, CallResult
 from ..engine.events import CallState, Event, StateChanged
 from ..engine.request import CallRequest
-from .headless import Plan, file_media, hang_up_when_due
+from .headless import Plan, file_media, hang_up_when_due, sample_loop_lag
 
 GAP_S = 0.06
 LATE_SHARE = 0.01
@@ -57,14 +57,6 @@ class GapCounter:
             original(frame)
 
         sink.on_frame = on_frame  # type: ignore[method-assign]
-
-
-async def loop_lag(samples: list[float], stop: asyncio.Event, every: float = 0.1) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        t = loop.time()
-        await asyncio.sleep(every)
-        samples.append(max(0.0, loop.time() - t - every))
 
 
 def _p(values: list[float], q: float) -> float | None:
@@ -103,14 +95,12 @@ async def one(index: int, request: CallRequest, plan: Plan) -> dict[str, Any]:
 async def run_many(n: int, make_request: Callable[[int], CallRequest], plan: Plan) -> tuple[list[dict], dict]:
     """Runs `n` calls at once; returns the per-call entries and the process's figures."""
     lags: list[float] = []
-    stop = asyncio.Event()
-    sampler = asyncio.ensure_future(loop_lag(lags, stop))
+    sampler = asyncio.ensure_future(sample_loop_lag(lags, every=0.1))
     try:
         calls = await asyncio.gather(*(one(i + 1, make_request(i), plan)
                                        for i in range(n)))
     finally:
-        stop.set()
-        await sampler
+        sampler.cancel()
     return list(calls), aggregate(calls, lags)
 
 

@@ -220,10 +220,9 @@ class Phone:
         """The call's words into its details (ms since the call was placed) for the history."""
         if self.details is None or not transcript:
             return
-        t0 = self.details.t0
-        self.details.data["transcript"] = [
-            {"who": c.who, "start_ms": round(1000 * (c.start - t0)), "end_ms": round(1000 * (c.end - t0)),
-             "text": c.text} for c in transcript]
+        from ..speech.transcribe import transcript_rows
+
+        self.details.data["transcript"] = transcript_rows(transcript, self.details.t0)
 
     async def _write_history(self, profile: str, variant: str, started: float, result: CallResult | None,
                              error: CallError | None, record_path: Path | None) -> CallRecord:

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Iterable, Protocol
 
 import numpy as np
 import soxr
@@ -62,6 +62,13 @@ class Utterance:
     end: float
     text: str
     final: bool = True
+
+
+def transcript_rows(utterances: Iterable[Any], t0: float) -> list[dict[str, Any]]:
+    """Utterances (anything with who, start, end, text) as report rows, times in ms since `t0`:
+    the one shape of a transcript in reports, the history and `polyphone call --json`."""
+    return [{"who": u.who, "start_ms": round(1000 * (u.start - t0)), "end_ms": round(1000 * (u.end - t0)),
+             "text": u.text} for u in utterances]
 
 
 class Recognizer(Protocol):
