@@ -72,13 +72,14 @@ def feed(gap_s: float) -> tuple[np.ndarray, list[float]]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children that have ended, in seconds."""
+    """User + system CPU of a process itself, in seconds (not its children: the recognisers
+    are counted on their own, and once they end they would be counted twice)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+    return sum(int(fields[i]) for i in (11, 12)) / ticks
 
 
 def children(pid: int) -> list[int]:

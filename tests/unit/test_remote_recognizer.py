@@ -64,3 +64,36 @@ def test_a_worker_that_died_is_an_error_not_a_hang() -> None:
     with pytest.raises(TranscriptionError, match="stopped"):
         r.transcribe(np.zeros(1600, np.int16))
     r.close()
+
+
+def test_a_phrase_streamed_as_it_is_spoken_has_words_before_its_end() -> None:
+    """The live path: 20 ms pieces as they come, the words so far on the way, the last step at
+    the end; a phrase abandoned half-way leaves the worker ready for the next."""
+    from polyphone.speech.remote import AUDIO, END
+
+    r = RemoteRecognizer("pocketsphinx")
+    try:
+        pcm = _resample(voice.render("I would like to book a table for two"), 48_000, 16_000)
+        stream, partials = r.stream(), []
+        for i in range(0, pcm.size, 320):
+            stream.feed(pcm[i:i + 320])
+            if i and i % 8000 == 0:
+                partials.append(stream.partial())
+        started = time.perf_counter()
+        text = stream.finish()
+        took = time.perf_counter() - started
+        print(f"partials {partials}; the end took {1000 * took:.0f} ms")
+        assert text == "i would like to book a table for two"
+        assert partials[-1].split()[:3] == text.split()[:3]      # the words so far, as they came
+        half = r.stream()
+        half.feed(pcm[: pcm.size // 2])
+        half.abandon()
+        assert r.transcribe(pcm) == text                 # the next phrase starts afresh
+        r._send(AUDIO, pcm[:320].tobytes())              # audio with no phrase begun...
+        r._send(END)
+        with pytest.raises(TranscriptionError, match="no phrase begun"):
+            r._answer()                                  # ...is an error on that phrase's answer
+        assert r.transcribe(pcm) == text                 # and the worker goes on
+    finally:
+        r.close()
+    assert r._proc.returncode == 0

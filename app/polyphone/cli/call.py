@@ -138,7 +138,8 @@ LINES: dict[type, tuple[bool, Callable[[Any], str]]] = {
     TurnLatency: (True, lambda e: f"[audio] turn {e.turn}: the agent answered after {e.latency_ms:.0f} ms"),
     AudioStats: (False, _audio_stats),
     LogLine: (False, lambda e: f"[{e.source}] {e.level}: {e.text}"),
-    Caption: (True, lambda e: f"[{'agent' if e.who == 'agent' else 'you'}] {e.text}" if e.final else None),
+    Caption: (True, lambda e: (f"[{'agent' if e.who == 'agent' else 'you'}] {e.text}"
+                               if e.final and e.text else None)),
     CaptionsStatus: (True, lambda e: f"[captions] {e.engine or 'off: ' + e.problem}"),
 }
 

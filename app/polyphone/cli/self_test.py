@@ -205,8 +205,9 @@ def check_speech() -> str:
     """A line spoken by the bundled voice and recognised by the bundled recogniser, in its own
     process as during a call (`polyphone --asr-worker`)."""
     from ..speech import voice
+    from ..speech.phrases import transcribe_pcm
     from ..speech.remote import RemoteRecognizer
-    from ..speech.transcribe import TranscriptionError, transcribe_pcm
+    from ..speech.transcribe import TranscriptionError
 
     try:
         pcm = voice.render(SPEECH_LINE, cache=False)

@@ -19,8 +19,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .live_transcriber import LiveTranscriber
 from .remote import RemoteRecognizer
-from .transcribe import SIDES, LiveTranscriber, TranscriptionError, Utterance
+from .transcribe import SIDES, TranscriptionError, Utterance
 
 CLOSE_TIMEOUT_S = 5.0
 

@@ -3,10 +3,12 @@
 pocketsphinx holds the GIL while it loads its model (~450 ms measured here: the event loop
 stood still that long) and while it decodes; in a thread of the app that is lag on the loop
 that paces the call's audio. `RemoteRecognizer` starts `polyphone --asr-worker ENGINE [MODEL]`
-(the frozen app runs itself the same way), which loads the recogniser and answers phrase after
-phrase over its stdin/stdout: every message is a 4-byte big-endian length and a payload,
-requests raw int16 PCM at the recogniser's rate, answers JSON (`{"label", "sample_rate"}`
-once when ready, then `{"text"}` or `{"error", "action"}` per phrase). Reading an answer
+(the frozen app runs itself the same way), which loads the recogniser and then takes phrase
+after phrase over its stdin/stdout. Every message is a 4-byte big-endian length and a payload.
+Requests are one byte and its data: `B` a phrase begins, `A` + raw int16 PCM at the
+recogniser's rate (more of it; no answer), `P` the words so far, `E` the phrase is over, `X`
+it is abandoned (no answer). Answers are JSON: `{"label", "sample_rate"}` once when ready, then
+`{"partial"}` to a `P` and `{"text"}` or `{"error", "action"}` to an `E`. Reading an answer
 blocks in os.read, which releases the GIL. The worker exits when its stdin closes.
 """
 
@@ -28,6 +30,7 @@ WORKER_FLAG = "--asr-worker"
 MAX_MESSAGE = 64 * 1024 * 1024
 READY_TIMEOUT_S = 60.0
 _HEADER = struct.Struct(">I")
+BEGIN, AUDIO, PARTIAL, END, ABANDON = b"B", b"A", b"P", b"E", b"X"
 _RESTART = "Reinstall Polyphone if this persists (the speech recogniser is part of it)."
 
 
@@ -105,36 +108,119 @@ class RemoteRecognizer:
             raise TranscriptionError(answer["error"], answer.get("action", ""))
         return answer
 
+    def stream(self) -> "_RemoteStream":
+        """A phrase recognised while it is spoken (speech/stream.py); one at a time per worker."""
+        return _RemoteStream(self)
+
     def transcribe(self, pcm16k: np.ndarray) -> str:
-        data = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
-        self.ready()
-        with self._lock:
-            code = self._proc.poll()
-            if code is not None:
-                raise TranscriptionError(f"The speech recogniser stopped (exit code {code}).", _RESTART)
-            try:
-                write_message(self._proc.stdin, data)  # type: ignore[arg-type]
-            except (BrokenPipeError, OSError) as exc:
-                raise TranscriptionError(f"The speech recogniser stopped ({exc}).", _RESTART) from None
-            return str(self._answer().get("text", ""))
+        stream = self.stream()
+        try:
+            stream.feed(pcm16k)
+        except TranscriptionError:
+            stream.abandon()
+            raise
+        return stream.finish()
+
+    def _send(self, kind: bytes, data: bytes = b"") -> None:
+        code = self._proc.poll()
+        if code is not None:
+            raise TranscriptionError(f"The speech recogniser stopped (exit code {code}).", _RESTART)
+        try:
+            write_message(self._proc.stdin, kind + data)  # type: ignore[arg-type]
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise TranscriptionError(f"The speech recogniser stopped ({exc}).", _RESTART) from None
 
     def close(self, timeout: float = 5.0) -> None:
-        """End the worker (its stdin closes; killed if it does not go within `timeout`)."""
-        with self._lock:
+        """End the worker (its stdin closes; killed if it does not go within `timeout`). A phrase
+        still under way in another thread gets `timeout` to finish, then fails."""
+        held = self._lock.acquire(timeout=timeout)
+        try:
             if self._proc.stdin is not None and not self._proc.stdin.closed:
                 try:
                     self._proc.stdin.close()
-                except OSError:
+                except (OSError, ValueError):
                     pass
             try:
                 self._proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-            if self._proc.stdout is not None:
+            if held and self._proc.stdout is not None:
                 self._proc.stdout.close()
+        finally:
+            if held:
+                self._lock.release()
 
     def __del__(self) -> None:  # a forgotten worker does not outlive its recogniser
         proc = getattr(self, "_proc", None)
         if proc is not None and proc.poll() is None:
             proc.kill()
+
+
+class _RemoteStream:
+    """A phrase sent to the worker as it comes; holds the recogniser from the first `feed` to
+    `finish` or `abandon` (speech/stream.py)."""
+
+    def __init__(self, recognizer: RemoteRecognizer) -> None:
+        self._r = recognizer
+        self._open = False
+        self._done = False
+
+    def _begin(self) -> None:
+        if self._open:
+            return
+        self._r.ready()
+        self._r._lock.acquire()
+        self._open = True
+        try:
+            self._r._send(BEGIN)
+        except TranscriptionError:
+            self._end()
+            raise
+
+    def feed(self, pcm16k: np.ndarray) -> None:
+        if self._done:
+            return
+        self._begin()
+        try:
+            self._r._send(AUDIO, np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes())
+        except TranscriptionError:
+            self._end()
+            raise
+
+    def partial(self) -> str:
+        if not self._open or self._done:
+            return ""
+        try:
+            self._r._send(PARTIAL)
+            return str(self._r._answer().get("partial", ""))
+        except TranscriptionError:
+            self._end()
+            raise
+
+    def finish(self) -> str:
+        if self._done:
+            return ""
+        try:
+            self._begin()
+            self._r._send(END)
+            return str(self._r._answer().get("text", ""))
+        finally:
+            self._end()
+
+    def abandon(self) -> None:
+        if self._done:
+            return
+        try:
+            if self._open:
+                self._r._send(ABANDON)
+        except TranscriptionError:
+            pass
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        self._done = True
+        if self._open:
+            self._open = False
+            self._r._lock.release()
