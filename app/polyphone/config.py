@@ -195,6 +195,8 @@ def atomic_write(path: Path, text: str) -> None:
 THEMES = ("system", "light", "dark")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_VOLUME = 1.5
+TRANSCRIBERS = ("pocketsphinx", "whisper")   # speech.transcribe.ENGINES (config is below speech)
+WHISPER_MODEL = "base.en"                    # speech.models.DEFAULT_MODEL
 
 
 @dataclass
@@ -214,7 +216,8 @@ class Settings:
     last_profile: str = ""        # the agent chosen when the app last closed
     last_variant: str = ""
     captions: bool = True         # live transcripts of both sides during a call
-    transcriber: str = "pocketsphinx"   # speech.transcribe engine
+    transcriber: str = "pocketsphinx"   # the captions' recogniser: one of TRANSCRIBERS
+    whisper_model: str = WHISPER_MODEL  # its model, for whisper: a model's name or a folder
 
     def recordings_dir(self) -> Path:
         return Path(self.recording_folder).expanduser() if self.recording_folder \
@@ -231,6 +234,9 @@ class Settings:
             problems.append(f"The volume must be between 0 and {MAX_VOLUME:g}.")
         if self.recording_folder and not Path(self.recording_folder).expanduser().is_absolute():
             problems.append("The recording folder must be a full path.")
+        if self.transcriber not in TRANSCRIBERS:
+            problems.append(f"Unknown speech recogniser {self.transcriber!r}: choose pocketsphinx "
+                            "or whisper.")
         return problems
 
 
@@ -256,6 +262,10 @@ def _settings_from(raw: dict[str, Any]) -> Settings:
         settings.theme = defaults.theme
     if settings.log_level not in LOG_LEVELS:
         settings.log_level = defaults.log_level
+    if settings.transcriber not in TRANSCRIBERS:
+        settings.transcriber = defaults.transcriber
+    if not settings.whisper_model.strip():
+        settings.whisper_model = defaults.whisper_model
     settings.volume = min(max(settings.volume, 0.0), MAX_VOLUME)
     return settings
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from ..speech import models
+from ..services import speech_models as models
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MB = 1_000_000
@@ -113,7 +113,7 @@ def _pull(args: argparse.Namespace) -> int:
     print(f"Downloading {name} (about {models.CATALOGUE[name].size_mb} MB) from {models.hub_url()}",
           file=sys.stderr)
     try:
-        folder = models.pull(name, progress=bar)
+        folder = models.pull_blocking(name, progress=bar)
     except KeyboardInterrupt:
         bar.end()
         print(f"interrupted: what arrived is kept in {models.models_dir() / name}; run "

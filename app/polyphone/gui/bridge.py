@@ -219,6 +219,11 @@ class EngineBridge(QObject):
         self.phone.apply_processing()
 
     @asyncSlot()
+    async def apply_speech(self) -> None:
+        """The captions' recogniser from the settings (the old one's processes end)."""
+        await self.phone.apply_speech()
+
+    @asyncSlot()
     async def refresh_devices(self) -> None:
         await self.phone.refresh_devices()
 

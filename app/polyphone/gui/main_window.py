@@ -330,6 +330,7 @@ class MainWindow(QMainWindow):
         self.conversation.set_captions_on(self.settings.captions)
         logging.getLogger("polyphone").setLevel(self.settings.log_level.upper())
         self.bridge.apply_processing()
+        self.bridge.apply_speech()
         self.save_settings()
 
     def open_run_dialog(self) -> RunDialog:
@@ -369,6 +370,8 @@ class MainWindow(QMainWindow):
         self.setEnabled(False)
         self.state_label.setText("Ending the call and closing…" if self.bridge.busy else "Closing…")
         self.save_settings()
+        if isinstance(self.dialog, SettingsDialog):
+            self.dialog.reject()         # a model pull under way stops
         self.bridge.shut_down.connect(self._after_shutdown)
         self.bridge.close_down()
 

@@ -73,7 +73,7 @@ class Phone:
         self.last_record: CallRecord | None = None
         self.details: CallDetails | None = None
         self.meter = call_media.InputMeter(lambda dbfs: self._emit(AudioLevels(dbfs, -120.0, False, False)))
-        self.captions = LiveCaptions(self.on_event, settings.transcriber)
+        self.captions = LiveCaptions(self.on_event, settings.transcriber, settings.whisper_model)
         self._prep_task: asyncio.Task | None = None
         self._run_task: asyncio.Task | None = None
         self._call_task: asyncio.Task | None = None
@@ -257,6 +257,12 @@ class Phone:
         elif not on:
             await self.captions.stop()
             self._emit(CaptionsStatus(""))
+
+    async def apply_speech(self) -> None:
+        """The recogniser chosen in the settings, from now: a call's captions restart with it."""
+        changed = await self.captions.configure(self.settings.transcriber, self.settings.whisper_model)
+        if changed and self.settings.captions and self.media is not None and self.call is not None:
+            await self.captions.start(self.media)
 
     def send_dtmf(self, digits: str) -> bool:
         """Keypad tones into the call, in band (ITU-T Q.24 lengths); False when no call can
