@@ -151,3 +151,22 @@ def test_ctrl_c_keeps_the_part_and_the_next_pull_resumes(model_hub: tw.Hub, cach
     assert time.monotonic() - started < 60
     assert model_hub.gets("model.bin")[-1].range == f"bytes={kept}-"
     assert models.verify("tiny") == []
+
+
+def test_polyphone_run_takes_a_whisper_recogniser_only_when_its_model_is_here(tiny_whisper: Path) -> None:
+    """`polyphone run --recognizer ENGINE[:MODEL]` is checked before any call is placed."""
+    import argparse
+
+    from polyphone.cli.call import UsageError
+    from polyphone.cli.run import recognizer
+
+    def choose(text: str, no_transcript: bool = False) -> tuple[str, str | None]:
+        return recognizer(argparse.Namespace(recognizer=text, no_transcript=no_transcript))
+
+    assert choose("pocketsphinx") == ("pocketsphinx", None)
+    assert choose(f"whisper:{tiny_whisper}") == ("whisper", str(tiny_whisper))
+    with pytest.raises(UsageError, match="models pull small.en"):
+        choose("whisper:small.en")                       # never pulled: says how to get it
+    with pytest.raises(UsageError, match="wav2letter"):
+        choose("wav2letter")
+    assert choose("whisper:small.en", no_transcript=True) == ("whisper", "small.en")  # not used

@@ -50,6 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML: one test case per script and target")
     p.add_argument("--no-transcript", action="store_true",
                    help="don't transcribe the calls (expect.heard then fails)")
+    p.add_argument("--recognizer", default="pocketsphinx", metavar="ENGINE[:MODEL]",
+                   help="the speech recogniser for transcripts and expect.heard: pocketsphinx "
+                        "(default, offline) or whisper:MODEL (a model pulled with `polyphone "
+                        "models pull`, or a folder holding one)")
     p.add_argument("--out", metavar="DIR", help="where the reports go (default: the data folder's runs/)")
     p.add_argument("--profile", help="profile to call (its token comes from the keyring)")
     p.add_argument("--url", help="signaling URL instead of a profile's")
@@ -64,6 +68,19 @@ def _override(text: str) -> protocol.AgentVersionOverride:
     if not artifact.strip():
         raise UsageError(f"--version {text!r}: give ARTIFACT or ARTIFACT:LAMBDA")
     return protocol.AgentVersionOverride(artifact.strip(), lam.strip() or None)
+
+
+def recognizer(args: argparse.Namespace) -> tuple[str, str | None]:
+    """--recognizer as (engine, model); UsageError when it cannot be used now."""
+    from ..services import speech_models
+
+    engine, _, model = str(args.recognizer).partition(":")
+    engine, model = engine.strip().lower(), speech_models.model_for(engine.strip().lower(), model)
+    if not args.no_transcript:
+        problem = speech_models.validate(engine, model)
+        if problem is not None:
+            raise UsageError(f"--recognizer {args.recognizer}: {problem}")
+    return engine, model
 
 
 def targets(script: Script, args: argparse.Namespace) -> list[tuple[str, dict]]:
@@ -112,6 +129,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--repeat must be from 1 to 1000")
     if not 0.0 < args.pass_rate <= 1.0:
         raise UsageError("--pass-rate must be above 0 and at most 1 (e.g. 0.8)")
+    args.recognizer_choice = recognizer(args)
 
 
 async def _run_script(script: Script, args: argparse.Namespace, out: Path,
@@ -130,7 +148,8 @@ async def _run_script(script: Script, args: argparse.Namespace, out: Path,
             print(f"[run] {script.name} → {label} (call {i} of {args.repeat})", file=sys.stderr, flush=True)
             request = dataclasses.replace(base, **fields[label])
             result = await ScriptRunner(script, request, out_dir=folder, listener=_show, label=label,
-                                        lines=lines, transcribe=not args.no_transcript).run()
+                                        lines=lines, transcribe=not args.no_transcript,
+                                        recognizer=args.recognizer_choice).run()
             write_run(result, token=base.token)
             print(f"[run] {_state(result)}; report: {folder / 'report.html'}", file=sys.stderr, flush=True)
             return result

@@ -23,8 +23,8 @@ FINISH_TIMEOUT_S = 20.0
 
 class RunCaptions:
     def __init__(self, emit: Callable[[object], None], origin: Callable[[], float | None],
-                 engine: str = "pocketsphinx") -> None:
-        self._emit, self._origin, self._engine = emit, origin, engine
+                 engine: str = "pocketsphinx", model: str | None = None) -> None:
+        self._emit, self._origin, self._engine, self._model = emit, origin, engine, model
         self._live: Any = None
         self._label: str | None = None
         self._said: list[Any] = []          # speech.transcribe.Utterance, appended by the worker
@@ -37,7 +37,7 @@ class RunCaptions:
         from ..speech.live import DuplexCaptions
 
         self._loop = asyncio.get_running_loop()
-        live = DuplexCaptions(self._on_utterance, self._on_status, self._engine)
+        live = DuplexCaptions(self._on_utterance, self._on_status, self._engine, self._model)
         try:
             await asyncio.to_thread(live.start)
         except Exception as exc:

@@ -73,7 +73,8 @@ class RunResult:
 class ScriptRunner:
     def __init__(self, script: Script, request: CallRequest, *, out_dir: Path,
                  listener: Callable[[object], None] | None = None, label: str | None = None,
-                 lines: dict[Line, np.ndarray] | None = None, transcribe: bool = True) -> None:
+                 lines: dict[Line, np.ndarray] | None = None, transcribe: bool = True,
+                 recognizer: tuple[str, str | None] = ("pocketsphinx", None)) -> None:
         self.script = script
         self.request = request
         self.out_dir = Path(out_dir)
@@ -94,7 +95,7 @@ class ScriptRunner:
         self._call: Call | None = None
         self._stopping = False
         self._quality = QualityMonitor()
-        self._captions = RunCaptions(self._emit, lambda: self._t0) if transcribe else None
+        self._captions = RunCaptions(self._emit, lambda: self._t0, *recognizer) if transcribe else None
 
     # --- the call's events and frames ----------------------------------------------------
 

@@ -72,7 +72,9 @@ class ScriptRuns:
                    timeouts=self.phone.timeouts))
         out = config.data_dir() / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{slug(script.path.stem)}"
         label = f"{profile_name}, {variant_name or 'default variant'}"
-        self.runner = ScriptRunner(script, request, out_dir=out, listener=self._say, label=label)
+        captions = self.phone.captions          # the recogniser chosen in Settings
+        self.runner = ScriptRunner(script, request, out_dir=out, listener=self._say, label=label,
+                                   recognizer=(captions.engine, captions.model))
         result = await self.runner.run()
         write_run(result, token=request.token)
         self._say(RunSaved(str(out)))
