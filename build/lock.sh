@@ -2,7 +2,7 @@
 # Writes the hashed lock files in build/requirements/ from pyproject.toml, one set per OS:
 #   OS.txt        the app's runtime dependencies only (what a frozen build or pipx install runs)
 #   OS-build.txt  those plus the `build` extra (PyInstaller): build/setup.sh --build, package.sh
-#   OS-test.txt   those plus the `test` extra: build/setup.sh --test, CI
+#   OS-test.txt   those plus the `test` and `load` extras: build/setup.sh --test, CI
 # for OS = linux (x86-64, glibc 2.36: Debian 12), macos (Apple silicon, macOS 14) and windows
 # (x86-64). Every file pins exact versions with the hashes of all their files (wheels for every
 # architecture and Python version too), and the larger sets keep the smaller ones' pins.
@@ -83,8 +83,8 @@ compile() {  # compile OS OUTPUT [uv pip compile args...]
 for os in "${OSES[@]}"; do
   compile "$os" "$DIR/$os.txt"
   compile "$os" "$DIR/$os-build.txt" --extra build -c "$DIR/$os.txt"
-  compile "$os" "$DIR/$os-test.txt" --extra build --extra test -c "$DIR/$os-build.txt"
-  say "locked $os: $(grep -c '^[A-Za-z0-9]' "$DIR/$os.txt") packages (app), $(grep -c '^[A-Za-z0-9]' "$DIR/$os-test.txt") with the build and test extras"
+  compile "$os" "$DIR/$os-test.txt" --extra build --extra test --extra load -c "$DIR/$os-build.txt"
+  say "locked $os: $(grep -c '^[A-Za-z0-9]' "$DIR/$os.txt") packages (app), $(grep -c '^[A-Za-z0-9]' "$DIR/$os-test.txt") with the build, test and load extras"
 done
 
 # The files pin for $LOCK_PYTHON without environment markers: each must also install, from

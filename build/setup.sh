@@ -262,7 +262,7 @@ fi
 lock="$LOCKS/$LOCK_OS.txt" label="polyphone"
 # The tests build the frozen app (tests/frozen), so --test brings PyInstaller too.
 case "$MODE" in
-  test) lock="$LOCKS/$LOCK_OS-test.txt" label="polyphone[test,build]" ;;
+  test) lock="$LOCKS/$LOCK_OS-test.txt" label="polyphone[test,build,load]" ;;
   build) lock="$LOCKS/$LOCK_OS-build.txt" label="polyphone[build]" ;;
 esac
 [ -f "$ROOT/$lock" ] || die "$lock is missing: build/lock.sh writes the lock files"

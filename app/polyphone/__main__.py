@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from . import APP_NAME, __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import call, desktop, devices, gateway, models, run, token
+    from .cli import call, desktop, devices, gateway, load, models, run, token
 
     parser = argparse.ArgumentParser(
         prog="polyphone", description=f"{APP_NAME}: a softphone for PolyAI voice agents.")
@@ -37,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_check_arguments(sub.add_parser("check", help="test a speaker and a microphone"))
     desktop.add_arguments(sub.add_parser(
         "desktop", help="add Polyphone to (or remove it from) your desktop's menu (Linux)"))
+    load.add_arguments(sub.add_parser(
+        "load", help="a load test on Locust: many callers, one worker process per core, several machines",
+        description="Locust's master and workers place real calls (the `load` extra: "
+                    "pip install 'polyphone[load]'). See the README's \"Load testing\"."))
     models.add_arguments(sub.add_parser(
         "models", help="download, list, check or remove Whisper speech models",
         description="The Whisper models of the quality speech recogniser, kept in the user's cache. "
@@ -44,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("call", "run", "gateway", "token", "devices", "check", "desktop", "models")
+COMMANDS = ("call", "run", "gateway", "token", "devices", "check", "desktop", "models", "load")
+COMMAND_MODULES = {"check": "devices"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,27 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return gui_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "gateway":
-        from .cli import gateway
-        return gateway.run(args)
-    if args.command == "token":
-        from .cli import token
-        return token.run(args)
-    if args.command in ("devices", "check"):
-        from .cli import devices
-        return devices.run(args)
-    if args.command == "call":
-        from .cli import call
-        return call.run(args)
-    if args.command == "run":
-        from .cli import run
-        return run.run(args)
-    if args.command == "desktop":
-        from .cli import desktop
-        return desktop.run(args)
-    if args.command == "models":
-        from .cli import models
-        return models.run(args)
+    if args.command in COMMANDS:   # each command is cli/<name>.py's run(); `check` is devices'
+        name = COMMAND_MODULES.get(args.command, args.command)
+        module = importlib.import_module(f".cli.{name}", __package__)
+        return module.run(args)
     parser.print_help()
     return 2
 

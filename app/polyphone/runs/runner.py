@@ -74,7 +74,11 @@ class ScriptRunner:
     def __init__(self, script: Script, request: CallRequest, *, out_dir: Path,
                  listener: Callable[[object], None] | None = None, label: str | None = None,
                  lines: dict[Line, np.ndarray] | None = None, transcribe: bool = True,
-                 recognizer: tuple[str, str | None] = ("pocketsphinx", None)) -> None:
+                 recognizer: tuple[str, str | None] = ("pocketsphinx", None), record: bool = True,
+                 on_media: Callable[[ScriptedSource, AgentSink], None] | None = None) -> None:
+        """`record`: write recording.wav into `out_dir` (a load test's calls do not); `on_media`
+        sees the call's source and sink before the call starts (load/calls.py counts their
+        frames)."""
         self.script = script
         self.request = request
         self.out_dir = Path(out_dir)
@@ -96,6 +100,7 @@ class ScriptRunner:
         self._stopping = False
         self._quality = QualityMonitor()
         self._captions = RunCaptions(self._emit, lambda: self._t0, *recognizer) if transcribe else None
+        self._record, self._on_media = record, on_media
 
     # --- the call's events and frames ----------------------------------------------------
 
@@ -234,11 +239,14 @@ class ScriptRunner:
     async def run(self) -> RunResult:
         if self._lines is None:
             self._lines = await asyncio.to_thread(render_all, self.script)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self._record:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._recorder = CallRecorder(self.out_dir / "recording.wav")
         if self._captions is not None:
             await self._captions.start()
-        self._recorder = CallRecorder(self.out_dir / "recording.wav")
         source, sink = ScriptedSource(self._on_caller), AgentSink(self._on_agent)
+        if self._on_media is not None:
+            self._on_media(source, sink)
         self._call = call = Call(self.request, source, sink, self._on_event)
         started = time.monotonic()
         task = asyncio.ensure_future(call.run())
@@ -253,7 +261,8 @@ class ScriptRunner:
             if not task.done():
                 await call.hangup()
             outcome = await task
-            self._recorder.close()
+            if self._recorder is not None:
+                self._recorder.close()
             if self._captions is not None:
                 self.result.transcript, self.result.recognizer = await self._captions.finish()
         self._finish(outcome, time.monotonic() - started)
