@@ -35,6 +35,7 @@ from load import ROOT, STEPS, cpu_ticks, step  # noqa: E402  (tests/bench/load.p
 
 TOKEN = "load-locust-bench-4e1f"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+DEADLINE_FIGURES = ("send_late_share", "receive_gap_share", "loop_lag_ms", "deadlines_met")
 
 
 def log(text: str) -> None:
@@ -64,11 +65,12 @@ async def locust_step(n: int, url: str, gateway_pid: int, seconds: float, env: d
             "gateway_cpu_percent_of_core": round(100 * (cpu_ticks(gateway_pid) - g0) / CLK_TCK / wall, 1),
             "connected": n - failed, "setup_ms_median": float(setup[4]) if setup else None,
             "peak_active": figures["peak_active"], "worker_rss_mb": figures["rss_mb"],
-            **{k: figures[k] for k in ("send_late_share", "receive_gap_share", "loop_lag_ms", "deadlines_met")}}
+            **{k: figures[k] for k in DEADLINE_FIGURES}}
 
 
 def carried(steps: list[dict[str, Any]]) -> int:
-    good = [s["concurrency"] for s in steps if s.get("deadlines_met") and s.get("connected") == s["concurrency"]]
+    good = [s["concurrency"] for s in steps
+            if s.get("deadlines_met") and s.get("connected") == s["concurrency"]]
     return max(good) if good else 0
 
 
@@ -103,7 +105,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     best = next((s for s in locust if s["concurrency"] == carried(locust) and s["concurrency"] > 1), None)
     per_call = round((best["worker_rss_mb"] - one) / (best["concurrency"] - 1), 1) if best and one else None
     return {"bench": "load_locust", "seconds_per_step": args.seconds, "cpus": os.cpu_count(),
-            "criterion": "<= 1 % frames sent late (> 20 ms), <= 1 % receive gaps (> 60 ms), loop lag p99 < 20 ms",
+            "criterion": "<= 1 % frames sent late (> 20 ms), <= 1 % receive gaps (> 60 ms), "
+                         "loop lag p99 < 20 ms",
             "carries": {"concurrency (one process)": carried(sides["concurrency"]),
                         "locust (one worker process)": carried(locust)},
             "locust_memory_per_call_mb": per_call, "steps": sides}

@@ -4,9 +4,6 @@ random) faster-whisper model, the download runs in a worker thread under the qas
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -20,11 +17,7 @@ tiny_whisper = tw.tiny_whisper   # the fixtures (see helpers/tiny_whisper.py)
 model_hub = tw.model_hub
 model_cache = tw.model_cache
 
-
-@pytest.fixture
-def hub(model_hub: tw.Hub, model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> tw.Hub:
-    monkeypatch.setenv(models.HUB_ENV, model_hub.url)
-    return model_hub
+hub = tw.hub
 
 
 def choose(combo, data: str) -> None:

@@ -292,3 +292,12 @@ def model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("POLYPHONE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv(models.HUB_ENV, raising=False)
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def hub(model_hub: Hub, model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
+    """The test's own model cache, and `model_hub` as the place models are pulled from."""
+    from polyphone.speech import models
+
+    monkeypatch.setenv(models.HUB_ENV, model_hub.url)
+    return model_hub

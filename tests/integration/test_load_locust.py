@@ -4,8 +4,10 @@ user has made its calls. What it reports goes through Locust's own CSV (and our 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -77,17 +79,26 @@ async def test_scripted_callers_on_two_workers_count_every_turn_and_stop_by_them
 
 
 async def test_a_gateway_error_is_a_failure_named_by_its_code(gateway_factory, tmp_path: Path) -> None:
+    """The several-machines form on one: `--master` alone, and `--worker --master-host` apart."""
     gw = await gateway_factory(tokens=[TOKEN], faults=Faults(error_code="AGENT_FAILURE"))
     out = tmp_path / "out"
     out.mkdir()
-    code, _, err = await run_polyphone(
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    master = asyncio.ensure_future(run_polyphone(
         "load", "--url", gw.url, "--no-ice-fetch", "--users", "2", "--spawn-rate", "2", "--iterations", "1",
-        "--duration", "2", "--workers", "2", "--headless", "--run-time", "60s", "--csv", str(out / "run"),
-        tmp=tmp_path, token=TOKEN, timeout=90)
-    assert code == 1, err[-3000:]
+        "--duration", "2", "--master", "--master-bind", "127.0.0.1", "--master-port", port, "--workers", "2",
+        "--headless", "--run-time", "60s", "--csv", str(out / "run"), tmp=tmp_path, token=TOKEN, timeout=90))
+    code, _, worker_err = await run_polyphone("load", "--worker", "--master-host", "127.0.0.1",
+                                              "--master-port", port, "--workers", "2",
+                                              tmp=tmp_path, token=TOKEN, timeout=90)
+    assert code == 0, worker_err[-3000:]                # the workers end with the run
+    code, _, err = await master
+    assert code == 1, err[-3000:] + worker_err[-2000:]
     failures = rows(out / "run_failures.csv")
     assert int(failures[("call", "call failed: AGENT_FAILURE")]["Occurrences"]) == 2, failures
-    assert TOKEN not in err + everything_written(out)
+    assert TOKEN not in err + worker_err + everything_written(out)
 
 
 async def test_usage_is_checked_before_locust_starts(tmp_path: Path) -> None:

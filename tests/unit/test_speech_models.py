@@ -24,16 +24,9 @@ tiny_whisper = tw.tiny_whisper   # the fixtures (see helpers/tiny_whisper.py)
 model_hub = tw.model_hub
 model_cache = tw.model_cache
 
+cache = pytest.fixture(autouse=True, name="cache")(lambda model_cache: model_cache)   # each test: its own
 
-@pytest.fixture(autouse=True)
-def cache(model_cache: Path) -> Path:
-    return model_cache
-
-
-@pytest.fixture
-def hub(model_hub: tw.Hub, monkeypatch: pytest.MonkeyPatch) -> tw.Hub:
-    monkeypatch.setenv(models.HUB_ENV, model_hub.url)
-    return model_hub
+hub = tw.hub
 
 
 def choice(name: str) -> speech_models.ModelChoice:

@@ -26,10 +26,7 @@ tiny_whisper = tw.tiny_whisper   # the fixtures (see helpers/tiny_whisper.py)
 model_hub = tw.model_hub
 model_cache = tw.model_cache
 
-
-@pytest.fixture(autouse=True)
-def cache(model_cache: Path) -> Path:
-    return model_cache
+cache = pytest.fixture(autouse=True, name="cache")(lambda model_cache: model_cache)   # each test: its own
 
 
 def noise(seconds: float = 1.0, seed: int = 1) -> np.ndarray:

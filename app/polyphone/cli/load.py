@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("end-to-end", "traditional", "echo"))
     p.add_argument("--ca-file", help="extra CA certificate for a private wss:// gateway")
     p.add_argument("--no-ice-fetch", action="store_true", help="don't fetch the gateway's ICE servers")
-    p.add_argument("-u", "--users", type=int, required=True, metavar="N", help="callers at once")
+    p.add_argument("-u", "--users", type=int, metavar="N", help="callers at once (not with --worker)")
     p.add_argument("-r", "--spawn-rate", type=float, default=1.0, metavar="R",
                    help="callers started per second (default 1)")
     p.add_argument("-t", "--run-time", metavar="T", help="stop after this long (e.g. 90s, 5m)")
@@ -62,6 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--master", action="store_true", help="run only Locust's master (workers elsewhere)")
     p.add_argument("--worker", action="store_true", help="run only workers, for --master-host's master")
     p.add_argument("--master-host", metavar="HOST", help="the master's address (with --worker)")
+    p.add_argument("--master-bind", default="*", metavar="ADDRESS",
+                   help="with --master: the address to listen on for workers (default: all)")
     p.add_argument("--master-port", type=int, default=5557, metavar="PORT",
                    help="the master's port (default 5557; a local run picks a free one)")
     p.add_argument("--csv", metavar="PREFIX", help="write Locust's CSV reports (PREFIX_stats.csv, ...)")
@@ -95,7 +97,7 @@ def _check(args: argparse.Namespace) -> None:
         return
     if bool(args.url) == bool(args.profile):
         raise UsageError("give the target: --profile NAME or --url URL (one of them)")
-    if args.users < 1 or args.spawn_rate <= 0:
+    if args.users is None or args.users < 1 or args.spawn_rate <= 0:
         raise UsageError("--users must be 1 or more and --spawn-rate above 0")
     for name in ("script", "play"):
         if getattr(args, name) and not Path(getattr(args, name)).is_file():
@@ -184,7 +186,7 @@ def _launch(args: argparse.Namespace) -> int:
         finally:
             _stop(procs)
     if args.master:
-        master = _spawn(master_command(args, workers, args.master_port, "*"), False)
+        master = _spawn(master_command(args, workers, args.master_port, args.master_bind), False)
         try:
             return master.wait()
         finally:

@@ -3,8 +3,10 @@
 Locust is gevent: its users are greenlets of one hub in the main thread. Polyphone's engine is
 asyncio, and its calls need the loop to keep the 20 ms pace of their audio. So each worker
 process hosts one asyncio loop in an OS thread of its own (`CallLoop`); a user hands it a call
-(`run(coro)`) and waits for the result on a gevent `AsyncResult`, which lets the other
-greenlets run meanwhile and is safe to set from the loop's thread.
+(`run(coro)`) and waits for the result without blocking the other greenlets: the loop's
+thread wakes the waiting greenlet through one of gevent's async watchers (libev's
+ev_async_send, the one call gevent's loop takes from any thread; setting an `AsyncResult`
+from another thread failed with gevent 25.5 in get_roots_and_hubs).
 
 Measured (locust 2.47, gevent 26, this machine): in a process gevent has monkey-patched,
 asyncio's executors and `to_thread` turn into greenlets of the loop's own thread (four 0.3 s
@@ -26,23 +28,52 @@ from typing import Any
 
 import gevent
 import gevent.event
+import gevent.lock
 
 START_TIMEOUT_S = 10.0
+
+
+class _Handoff:
+    """A result made in another thread, awaited by a greenlet (of the hub that made it)."""
+
+    def __init__(self) -> None:
+        self._watcher = gevent.get_hub().loop.async_()
+        self._arrived = gevent.event.Event()
+        self._watcher.start(self._arrived.set)      # runs in the hub's thread
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def set(self, value: Any = None, error: BaseException | None = None) -> None:   # any thread
+        self._value, self._error = value, error
+        self._watcher.send()
+
+    def get(self, timeout: float | None = None) -> Any:
+        try:
+            if not self._arrived.wait(timeout):
+                raise gevent.Timeout(timeout)
+        finally:
+            self._watcher.close()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class CallLoop:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._started: gevent.event.AsyncResult | None = None
+        self._started: _Handoff | None = None
+        self._starting = gevent.lock.Semaphore()
         self._stopped = threading.Event()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The loop, started on first use (from a greenlet of the main thread)."""
-        if self._started is None:
-            self._started = gevent.event.AsyncResult()
-            threading.Thread(target=self._serve, name="polyphone-calls", daemon=True).start()
-        return self._started.get(timeout=START_TIMEOUT_S)
+        with self._starting:
+            if self._loop is None:
+                self._started = _Handoff()
+                threading.Thread(target=self._serve, name="polyphone-calls", daemon=True).start()
+                self._loop = self._started.get(timeout=START_TIMEOUT_S)
+        return self._loop
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
@@ -60,13 +91,13 @@ class CallLoop:
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
         """`coro`'s result, run on the loop; blocks only this greenlet. A timeout (TimeoutError),
         or this greenlet being killed (Locust stopping a user), cancels the task."""
-        loop, result, box = self.loop, gevent.event.AsyncResult(), {}
+        loop, result, box = self.loop, _Handoff(), {}
 
         def done(task: asyncio.Task) -> None:
             if task.cancelled():
-                result.set_exception(asyncio.CancelledError())
+                result.set(error=asyncio.CancelledError())
             elif task.exception() is not None:
-                result.set_exception(task.exception())
+                result.set(error=task.exception())
             else:
                 result.set(task.result())
 
@@ -89,7 +120,7 @@ class CallLoop:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Cancel what still runs, stop the loop and wait for its thread (Locust quitting)."""
-        if self._started is None or not self._started.ready():
+        if self._loop is None:
             return
 
         async def cancel_all() -> None:
@@ -101,6 +132,5 @@ class CallLoop:
         try:
             self.run(cancel_all(), timeout=timeout)
         finally:
-            loop = self._started.get()
-            loop.call_soon_threadsafe(loop.stop)
+            self._loop.call_soon_threadsafe(self._loop.stop)
             self._stopped.wait(timeout)
