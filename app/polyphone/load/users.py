@@ -49,6 +49,7 @@ _calls = WorkerCalls()
 _ready: gevent.event.AsyncResult | None = None
 _done_users: set[str] = set()
 _figures: dict[str, dict[str, Any]] = {}
+_reporting: list[Any] = []     # the greenlet sending this worker's figures (one, over every test run)
 
 
 @events.init_command_line_parser.add_listener
@@ -171,8 +172,8 @@ def _on_init(environment: Any, **_: Any) -> None:
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
     _done_users.clear()
-    if isinstance(environment.runner, WorkerRunner):
-        gevent.spawn(_report_figures, environment.runner)
+    if isinstance(environment.runner, WorkerRunner) and not _reporting:
+        _reporting.append(gevent.spawn(_report_figures, environment.runner))
 
 
 def _report_figures(runner: Any) -> None:
