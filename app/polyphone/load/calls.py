@@ -35,7 +35,7 @@ from ..runs.runner import RunResult, ScriptRunner
 from ..runs.script import Script, load_script
 from ..services.errors import PrepError
 from ..services.headless import Plan, sample_loop_lag
-from ..services.load_run import LATE_SHARE, LOOP_P99_MS, GapCounter, one
+from ..services.load_run import GapCounter, deadlines_met, one, percentile
 from ..services.local_gateway import EmbeddedGateway
 from ..services.redact import Redactor
 from ..services.requests import RequestBuilder, Target
@@ -92,18 +92,17 @@ class Deadlines:
         self._counted = []
 
     def figures(self) -> dict[str, Any]:
-        lags = sorted(self.lags[-30_000:])
-        p99 = lags[int(0.99 * (len(lags) - 1))] * 1000 if lags else None
+        lags = self.lags[-30_000:]
+        p99 = percentile(lags, 0.99)
         late_share = self.late / self.frames if self.frames else 0.0
         gap_share = self.gaps / self.intervals if self.intervals else 0.0
         return {"pid": os.getpid(), "calls": self.calls, "active": self.active,
                 "peak_active": self.peak_active,
                 "send_late_share": round(late_share, 4), "receive_gap_share": round(gap_share, 4),
-                "loop_lag_ms": {"p99": round(p99, 1) if p99 is not None else None,
+                "loop_lag_ms": {"p99": round(p99 * 1000, 1) if p99 is not None else None,
                                 "median": round(statistics.median(lags) * 1000, 1) if lags else None},
                 "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "deadlines_met": (late_share <= LATE_SHARE and gap_share <= LATE_SHARE
-                                  and (p99 or 0.0) < LOOP_P99_MS)}
+                "deadlines_met": deadlines_met(late_share, gap_share, p99)}
 
 
 class WorkerCalls:

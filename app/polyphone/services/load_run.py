@@ -59,7 +59,12 @@ class GapCounter:
         sink.on_frame = on_frame  # type: ignore[method-assign]
 
 
-def _p(values: list[float], q: float) -> float | None:
+def deadlines_met(late_share: float, gap_share: float, loop_p99_s: float | None) -> bool:
+    """The criterion above: the load was carried."""
+    return late_share <= LATE_SHARE and gap_share <= LATE_SHARE and (loop_p99_s or 0.0) * 1000 < LOOP_P99_MS
+
+
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -116,16 +121,15 @@ def aggregate(calls: list[dict], lags: list[float]) -> dict[str, Any]:
     late = sum(c["send"]["late_frames"] for c in calls)
     intervals = sum(c["receive"]["intervals"] for c in calls)
     gaps = sum(c["receive"]["gaps_over_60ms"] for c in calls)
-    p99 = _p(lags, 0.99)
+    p99 = percentile(lags, 0.99)
     late_share = late / frames if frames else 0.0
     gap_share = gaps / intervals if intervals else 0.0
     return {
         "calls": len(calls), "connected": sum(r.connected for r in results), "failures": failures,
         "setup_ms": {"median": round(statistics.median(setups), 1) if setups else None,
-                     "p95": round(_p(setups, 0.95), 1) if setups else None},
+                     "p95": round(percentile(setups, 0.95), 1) if setups else None},
         "send_late_share": round(late_share, 4), "receive_gap_share": round(gap_share, 4),
         "loop_lag_ms": {"p99": round(p99 * 1000, 1) if p99 is not None else None,
                         "max": round(max(lags) * 1000, 1) if lags else None},
-        "deadlines_met": (late_share <= LATE_SHARE and gap_share <= LATE_SHARE
-                          and (p99 or 0.0) * 1000 < LOOP_P99_MS),
+        "deadlines_met": deadlines_met(late_share, gap_share, p99),
     }

@@ -51,7 +51,6 @@ class _Job:
     origin: float             # its first frame (the audio kept before the sound)
     parts: deque = field(default_factory=deque)
     seconds: float = 0.0
-    ended: bool = False
     phrase: _Phrase | None = None
     seen: float = 0.0         # when its end was noticed
 
@@ -136,7 +135,7 @@ class LiveTranscriber:
                 job.seconds += samples.size / FEED_RATE
             if end:
                 job.parts.append(_END)
-                job.ended, job.phrase, job.seen = True, phrase, self._clock()
+                job.phrase, job.seen = phrase, self._clock()
             self._shed()
             self._ready.notify()
 
