@@ -112,3 +112,8 @@ async def test_usage_is_checked_before_locust_starts(tmp_path: Path) -> None:
     code, _, err = await run_polyphone("load", "--url", "ws://127.0.0.1:9/x", "--users", "1", "--headless",
                                        "--run-time", "5s", tmp=tmp_path, token=None)
     assert code == 2 and "POLYPHONE_TOKEN" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "Bad"\n[[step]]\nfly = 3\n')
+    code, _, err = await run_polyphone("load", str(bad), "--url", "ws://127.0.0.1:9/x", "--users", "1",
+                                       "--headless", "--run-time", "5s", tmp=tmp_path, token=TOKEN)
+    assert code == 2 and "step 1: a step is exactly one of" in err   # said once, before any worker

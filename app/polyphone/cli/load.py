@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from .. import config
 from ..protocol.urls import is_loopback_host
+from ..runs.script import ScriptError, load_script
 from .call import UsageError
 
 EXIT_USAGE, EXIT_KEYRING, EXIT_INTERRUPTED = 2, 6, 130
@@ -102,6 +103,11 @@ def _check(args: argparse.Namespace) -> None:
     for name in ("script", "play"):
         if getattr(args, name) and not Path(getattr(args, name)).is_file():
             raise UsageError(f"no such file: {getattr(args, name)}")
+    if args.script:
+        try:
+            load_script(args.script)          # every worker loads it too: say what is wrong once, here
+        except ScriptError as exc:
+            raise UsageError(str(exc)) from None
     if args.headless and not args.run_time and not args.iterations:
         raise UsageError("a headless run needs --run-time or --iterations to end")
     if args.url and not os.environ.get("POLYPHONE_TOKEN"):

@@ -32,7 +32,7 @@ from ..engine.events import ErrorKind
 from ..errors import UserFacingError
 from ..runs.caller_lines import render_all
 from ..runs.runner import RunResult, ScriptRunner
-from ..runs.script import Script, load_script
+from ..runs.script import Script, ScriptError, load_script
 from ..services.errors import PrepError
 from ..services.headless import Plan, sample_loop_lag
 from ..services.load_run import GapCounter, deadlines_met, one, percentile
@@ -124,7 +124,10 @@ class WorkerCalls:
             raise LoadSetupError("A load test needs a target: a profile or a URL.",
                                  "Give --profile NAME or --url wss://...")
         if options.script:
-            self.script = await asyncio.to_thread(load_script, options.script)
+            try:
+                self.script = await asyncio.to_thread(load_script, options.script)
+            except ScriptError as exc:
+                raise LoadSetupError(exc.message, exc.action) from None
             self._lines = await asyncio.to_thread(render_all, self.script)
             self._transcribe = any(step.expect is not None and step.expect.heard
                                    for step in self.script.steps)
