@@ -71,25 +71,13 @@ class Deadlines:
         self.frames = self.late = self.intervals = self.gaps = 0
         self.calls = self.active = self.peak_active = 0
         self.lags: list[float] = []
-        self._counted: list[tuple[Any, GapCounter]] = []
-
-    def watch(self, source: Any, sink: Any) -> None:
-        self._counted.append((source, GapCounter(sink)))
 
     def add(self, send: dict[str, Any], receive: dict[str, Any]) -> None:
-        """A plain call's counts (services/load_run.one's entry)."""
+        """One finished call's counts, in services/load_run.one's shape."""
         self.frames += send["frames"]
         self.late += send["late_frames"]
         self.intervals += receive["intervals"]
         self.gaps += receive["gaps_over_60ms"]
-
-    def settle(self) -> None:
-        for source, counter in self._counted:
-            self.frames += source.frames_sent
-            self.late += source.late_frames
-            self.intervals += counter.intervals
-            self.gaps += counter.gaps
-        self._counted = []
 
     def figures(self) -> dict[str, Any]:
         lags = self.lags[-30_000:]
@@ -115,7 +103,7 @@ class WorkerCalls:
         self._transcribe = False
         self._stack = contextlib.AsyncExitStack()
         self._sampler: asyncio.Task | None = None
-        self._out = Path(tempfile.mkdtemp(prefix="polyphone-load-"))
+        self._out = Path(tempfile.gettempdir())   # ScriptRunner's folder; with record=False it writes none
 
     async def prepare(self, options: Options) -> None:
         """Once per process, before the first call; LoadSetupError says why calls cannot start."""
@@ -159,13 +147,19 @@ class WorkerCalls:
             return await self._plain()
         finally:
             d.active -= 1
-            d.settle()
 
     async def _scripted(self) -> list[Sample]:
         assert self.script is not None
+        media: list[tuple[Any, GapCounter]] = []      # this call's source, and its sink's counter
         runner = ScriptRunner(self.script, self._request, out_dir=self._out, lines=self._lines,
-                              transcribe=self._transcribe, record=False, on_media=self.deadlines.watch)
-        result: RunResult = await runner.run()
+                              transcribe=self._transcribe, record=False,
+                              on_media=lambda source, sink: media.append((source, GapCounter(sink))))
+        try:
+            result: RunResult = await runner.run()
+        finally:
+            for source, counter in media:
+                self.deadlines.add({"frames": source.frames_sent, "late_frames": source.late_frames},
+                                   {"intervals": counter.intervals, "gaps_over_60ms": counter.gaps})
         return samples(result)
 
     async def _plain(self) -> list[Sample]:
